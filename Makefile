@@ -1,0 +1,50 @@
+# The two commands of the README:  `make demo`  and  `make test`.
+# Both set up .venv from the lock file on first use, so a fresh clone needs only Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo serve test lint typecheck contracts unit lock i18n clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+## Serve the demo world on the embedded default (SQLite under ./data) at http://127.0.0.1:8000
+demo: $(STAMP)
+	$(BIN)/omo demo
+
+serve: $(STAMP)
+	$(BIN)/omo serve
+
+## The whole test suite: lint, format, types, layering, then pytest (SQLite, plus
+## PostgreSQL + Redis when OMO_TEST_POSTGRES_URL / OMO_TEST_REDIS_URL are set).
+test: $(STAMP) lint typecheck contracts unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
+
+## Re-pin dependencies with hashes (needs pip-tools): run after editing pyproject.toml.
+lock:
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --extra dev -o requirements.lock pyproject.toml
+
+i18n: $(STAMP)
+	$(BIN)/omo i18n extract && $(BIN)/omo i18n update && $(BIN)/omo i18n compile
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,1 @@
+"""OMO — online merges offline: an open, self-hostable super-app platform."""

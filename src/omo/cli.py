@@ -1,0 +1,92 @@
+"""The `omo` command line: serve, migrate, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from omo import demo as demo_world
+from omo import migrations
+from omo.core.config import Settings
+
+app = typer.Typer(help="OMO: an open, self-hostable super-app platform.", no_args_is_help=True)
+console = Console()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _migrate(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with console.status("Migrating the database…"):
+        migrations.upgrade(settings.resolved_database_url)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "omo.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        ws_max_size=1024 * 1024,
+    )
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default OMO_HOST or 127.0.0.1)"),
+    port: int = typer.Option(None, help="Port (default OMO_PORT or 8000)"),
+    workers: int = typer.Option(1, min=1, help="Worker processes (use PostgreSQL + Redis for >1 node)"),
+) -> None:
+    """Migrate the database, then serve the app."""
+    settings = _settings()
+    _migrate(settings)
+    _serve(settings, host, port, workers)
+
+
+@app.command()
+def migrate(revision: str = typer.Option("head", help="Target revision")) -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    _migrate(settings) if revision == "head" else migrations.upgrade(settings.resolved_database_url, revision)
+    console.print(f"[green]Database at {revision}.[/green]")
+
+
+@app.command()
+def demo(
+    host: str = typer.Option(None, help="Address to listen on"),
+    port: int = typer.Option(None, help="Port"),
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Serve after seeding"),
+) -> None:
+    """Create the demo world (idempotent), print its logins, and serve it."""
+    from omo.app import create_app
+
+    settings = _settings()
+    _migrate(settings)
+    people = asyncio.run(demo_world.seed(create_app(settings)))
+    table = Table(title="OMO demo logins (password for all: " + demo_world.DEMO_PASSWORD + ")")
+    for column in ("Name", "Phone", "OMO ID"):
+        table.add_column(column)
+    for person in people:
+        table.add_row(person.name, person.phone, person.omo_id)
+    console.print(table)
+    url = f"http://{host or settings.host}:{port or settings.port}"
+    console.print(f"Open [bold]{url}[/bold] — verification codes appear in this log.")
+    if serve_after:
+        os.environ.setdefault("OMO_DATA_DIR", str(settings.data_dir))
+        _serve(settings, host, port, 1)
+
+
+if __name__ == "__main__":
+    app()

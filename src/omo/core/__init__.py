@@ -1,0 +1,1 @@
+"""Shared kernel: configuration, storage, ids, clock, errors, auth, money, events, broker."""

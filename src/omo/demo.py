@@ -1,0 +1,34 @@
+"""The demo world: a few people (and, as capabilities land, their brands, shops and chats)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    name: str
+    phone: str
+    omo_id: str
+
+
+DEMO_PASSWORD = "omo-demo-2026"
+
+PEOPLE = (
+    DemoPerson("Li Wei", "+8613800138000", "liwei_demo"),
+    DemoPerson("Giulia Rossi", "+393471234567", "giulia_demo"),
+    DemoPerson("Camille Martin", "+33612345678", "camille_demo"),
+    DemoPerson("Sato Yuki", "+819012345678", "yuki_demo"),
+)
+
+
+async def seed(app: FastAPI) -> tuple[DemoPerson, ...]:
+    """Create the demo world inside a running app (idempotent: safe at every start)."""
+    async with app.router.lifespan_context(app):
+        for person in PEOPLE:
+            await app.state.identity.ensure_person(
+                person.phone, DEMO_PASSWORD, person.name, person.omo_id
+            )
+    return PEOPLE

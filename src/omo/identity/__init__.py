@@ -1,0 +1,1 @@
+"""Identity: people, devices, sessions, QR web login, per-app pseudonymous ids."""

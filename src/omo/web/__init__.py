@@ -1,0 +1,1 @@
+"""The consumer web app, the brand console and the mini program host (templates + static)."""
