@@ -13,9 +13,11 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -71,11 +73,11 @@ def postgres_url() -> Iterator[str]:
     assert POSTGRES_URL
     name = f"omo_test_{uuid.uuid4().hex[:12]}"
     admin = make_url(POSTGRES_URL)
-    asyncio.run(_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    run_in_thread(lambda: _admin(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
     url = admin.set(database=name).render_as_string(hide_password=False)
     migrations.upgrade(url)
     yield url
-    asyncio.run(_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_in_thread(lambda: _admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _truncate_all(url: str) -> None:
@@ -91,17 +93,22 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def run_in_thread(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine to completion on a fresh loop, even when this thread has one running
+    (Playwright's sync API keeps one in the main thread)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(work())).result()
+
+
 @pytest.fixture
-async def settings(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[Settings]:
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
     common = {"data_dir": tmp_path, "secret_key": "test-secret-" + uuid.uuid4().hex}
     if backend == "sqlite":
         shutil.copy(request.getfixturevalue("sqlite_template"), tmp_path / "omo.sqlite3")
         yield Settings(**common, redis_url=None)  # type: ignore[arg-type]
         return
     url = request.getfixturevalue("postgres_url")
-    await _truncate_all(url)
+    run_in_thread(lambda: _truncate_all(url))
     yield Settings(  # type: ignore[arg-type]
         **common,
         database_url=url,

@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         broker = broker_from_url(settings.redis_url, settings.redis_prefix)
         limiter = RateLimiter(settings.redis_url, settings.redis_prefix)
         app.state.db, app.state.broker, app.state.limiter = db, broker, limiter
-        app.state.identity = IdentityService(db, clock, settings, sms_sender(settings), limiter, broker)
+        app.state.identity = IdentityService(
+            db, clock, settings, sms_sender(settings), limiter, broker
+        )
         app.state.authenticator = app.state.identity
         try:
             yield
@@ -83,8 +85,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         from omo.core.errors import problem_response
 
         return problem_response(
-            request, "rate-limited", 429, REGISTRY["rate-limited"][1],
-            "Wait a little before trying again.", {"Retry-After": str(exc.retry_after)},
+            request,
+            "rate-limited",
+            429,
+            REGISTRY["rate-limited"][1],
+            "Wait a little before trying again.",
+            {"Retry-After": str(exc.retry_after)},
             retry_after=exc.retry_after,
         )
 

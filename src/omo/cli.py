@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from omo import demo as demo_world
-from omo import migrations
+from omo import i18n_cli, migrations
 from omo.core.config import Settings
 
 app = typer.Typer(help="OMO: an open, self-hostable super-app platform.", no_args_is_help=True)
+app.add_typer(i18n_cli.app, name="i18n")
 console = Console()
 
 
@@ -30,7 +31,9 @@ def _migrate(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(
         "omo.app:create_app",
         factory=True,
@@ -47,7 +50,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default OMO_HOST or 127.0.0.1)"),
     port: int = typer.Option(None, help="Port (default OMO_PORT or 8000)"),
-    workers: int = typer.Option(1, min=1, help="Worker processes (use PostgreSQL + Redis for >1 node)"),
+    workers: int = typer.Option(
+        1, min=1, help="Worker processes (use PostgreSQL + Redis for >1 node)"
+    ),
 ) -> None:
     """Migrate the database, then serve the app."""
     settings = _settings()
@@ -59,7 +64,9 @@ def serve(
 def migrate(revision: str = typer.Option("head", help="Target revision")) -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    _migrate(settings) if revision == "head" else migrations.upgrade(settings.resolved_database_url, revision)
+    _migrate(settings) if revision == "head" else migrations.upgrade(
+        settings.resolved_database_url, revision
+    )
     console.print(f"[green]Database at {revision}.[/green]")
 
 

@@ -14,7 +14,7 @@ class DemoPerson:
     omo_id: str
 
 
-DEMO_PASSWORD = "omo-demo-2026"
+DEMO_PASSWORD = "omo-demo-2026"  # noqa: S105  (printed at start: a demo, not a secret)
 
 PEOPLE = (
     DemoPerson("Li Wei", "+8613800138000", "liwei_demo"),

@@ -18,7 +18,7 @@ TRANSLATED = [code for code in SUPPORTED if code != "en"]
 
 
 def _run(*argv: str) -> None:
-    frontend.CommandLineInterface().run(["pybabel", "-q", *argv])
+    frontend.CommandLineInterface().run(["pybabel", "-q", *argv])  # type: ignore[no-untyped-call]
 
 
 @app.command()
@@ -26,8 +26,17 @@ def extract() -> None:
     """Collect every user-facing string of the source into locale/messages.pot."""
     keywords = [arg for keyword in KEYWORDS for arg in ("-k", keyword)]
     _run(
-        "extract", "-F", str(ROOT / "babel.cfg"), "--no-location", "--sort-output",
-        "--project", "OMO", "-o", str(TEMPLATE), *keywords, str(ROOT / "src" / "omo"),
+        "extract",
+        "-F",
+        str(ROOT / "babel.cfg"),
+        "--no-location",
+        "--sort-output",
+        "--project",
+        "OMO",
+        "-o",
+        str(TEMPLATE),
+        *keywords,
+        str(ROOT / "src" / "omo"),
     )
 
 
@@ -37,8 +46,16 @@ def update() -> None:
     for locale in TRANSLATED:
         po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
         command = "update" if po.exists() else "init"
-        _run(command, "-i", str(TEMPLATE), "-d", str(LOCALE_DIR), "-l", locale, "--no-wrap"
-             if command == "update" else "--no-wrap")
+        _run(
+            command,
+            "-i",
+            str(TEMPLATE),
+            "-d",
+            str(LOCALE_DIR),
+            "-l",
+            locale,
+            "--no-wrap",
+        )
 
 
 @app.command(name="compile")

@@ -6,9 +6,9 @@ import io
 
 import httpx
 from PIL import Image
+from tests.identity.conftest import PASSWORD, Person, SignUp
 
 from omo.core.clock import ManualClock
-from tests.identity.conftest import PASSWORD, Person, SignUp
 
 
 async def _log_in_again(client: httpx.AsyncClient, person: Person) -> Person:
@@ -84,7 +84,9 @@ async def test_omo_id_can_be_changed_then_not_again_within_a_year(
 async def test_a_taken_omo_id_is_refused(client: httpx.AsyncClient, sign_up: SignUp) -> None:
     giulia = await sign_up()
     camille = await sign_up("+33612345678", "Camille")
-    await client.put("/api/v1/identity/me/omo-id", json={"omo_id": "sunflower"}, headers=giulia.auth)
+    await client.put(
+        "/api/v1/identity/me/omo-id", json={"omo_id": "sunflower"}, headers=giulia.auth
+    )
     taken = await client.put(
         "/api/v1/identity/me/omo-id", json={"omo_id": "SunFlower"}, headers=camille.auth
     )
@@ -106,7 +108,9 @@ async def test_friends_find_a_person_by_omo_id_without_their_phone(
 ) -> None:
     giulia = await sign_up()
     camille = await sign_up("+33612345678", "Camille")
-    await client.put("/api/v1/identity/me/omo-id", json={"omo_id": "camille_m"}, headers=camille.auth)
+    await client.put(
+        "/api/v1/identity/me/omo-id", json={"omo_id": "camille_m"}, headers=camille.auth
+    )
     found = await client.get("/api/v1/identity/people/camille_m", headers=giulia.auth)
     assert found.json()["display_name"] == "Camille"
     assert "33612345678" not in found.text
@@ -158,7 +162,7 @@ async def test_openids_are_stable_per_app_and_unlinkable_across_apps(
 ) -> None:
     await sign_up()
     identity = app.state.identity  # type: ignore[attr-defined]
-    me = (await client.get("/api/v1/identity/me", headers=(await sign_up("+33612345678")).auth))
+    me = await client.get("/api/v1/identity/me", headers=(await sign_up("+33612345678")).auth)
     assert me.status_code == 200
     user_id = next(iter((await identity.public_profiles(await _all_ids(identity))).keys()))
     first = await identity.openid("wxapp_a", user_id)

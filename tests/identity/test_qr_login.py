@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from tests.identity.conftest import SignUp
 
 from omo.core.clock import ManualClock
-from tests.identity.conftest import SignUp
 
 
 async def _ticket(client: httpx.AsyncClient) -> dict[str, str]:
@@ -18,7 +18,9 @@ async def _ticket(client: httpx.AsyncClient) -> dict[str, str]:
     return dict(body)
 
 
-async def _claim(client: httpx.AsyncClient, ticket: dict[str, str], wait: float = 0) -> httpx.Response:
+async def _claim(
+    client: httpx.AsyncClient, ticket: dict[str, str], wait: float = 0
+) -> httpx.Response:
     return await client.post(
         f"/api/v1/identity/qr-tickets/{ticket['ticket_id']}/claim",
         json={"poll_token": ticket["poll_token"], "wait_seconds": wait},
@@ -39,12 +41,16 @@ async def test_a_confirmed_ticket_logs_the_browser_in_as_the_phone_user(
     phone = await sign_up()
     ticket = await _ticket(client)
     scanned = await client.post(
-        "/api/v1/identity/qr-tickets/scan", json={"scan_code": ticket["scan_code"]}, headers=phone.auth
+        "/api/v1/identity/qr-tickets/scan",
+        json={"scan_code": ticket["scan_code"]},
+        headers=phone.auth,
     )
     assert scanned.json()["status"] == "scanned"
     assert (await _claim(client, ticket)).json()["status"] == "scanned"
     confirmed = await client.post(
-        "/api/v1/identity/qr-tickets/confirm", json={"scan_code": ticket["scan_code"]}, headers=phone.auth
+        "/api/v1/identity/qr-tickets/confirm",
+        json={"scan_code": ticket["scan_code"]},
+        headers=phone.auth,
     )
     assert confirmed.status_code == 200
     claim = (await _claim(client, ticket)).json()
@@ -63,7 +69,9 @@ async def test_a_waiting_browser_is_woken_by_the_confirmation(
     waiting = asyncio.create_task(_claim(client, ticket, wait=10))
     await asyncio.sleep(0.2)
     await client.post(
-        "/api/v1/identity/qr-tickets/confirm", json={"scan_code": ticket["scan_code"]}, headers=phone.auth
+        "/api/v1/identity/qr-tickets/confirm",
+        json={"scan_code": ticket["scan_code"]},
+        headers=phone.auth,
     )
     response = await asyncio.wait_for(waiting, timeout=5)
     assert response.json()["status"] == "consumed"
@@ -73,7 +81,9 @@ async def test_a_ticket_cannot_be_claimed_twice(client: httpx.AsyncClient, sign_
     phone = await sign_up()
     ticket = await _ticket(client)
     await client.post(
-        "/api/v1/identity/qr-tickets/confirm", json={"scan_code": ticket["scan_code"]}, headers=phone.auth
+        "/api/v1/identity/qr-tickets/confirm",
+        json={"scan_code": ticket["scan_code"]},
+        headers=phone.auth,
     )
     assert (await _claim(client, ticket)).json()["status"] == "consumed"
     again = await _claim(client, ticket)
@@ -109,7 +119,9 @@ async def test_a_ticket_scanned_by_one_person_cannot_be_confirmed_by_another(
     ticket = await _ticket(client)
     body = {"scan_code": ticket["scan_code"]}
     await client.post("/api/v1/identity/qr-tickets/scan", json=body, headers=giulia.auth)
-    stolen = await client.post("/api/v1/identity/qr-tickets/confirm", json=body, headers=camille.auth)
+    stolen = await client.post(
+        "/api/v1/identity/qr-tickets/confirm", json=body, headers=camille.auth
+    )
     assert stolen.status_code == 409
 
 
@@ -120,7 +132,9 @@ async def test_a_ticket_expires_after_two_minutes(
     ticket = await _ticket(client)
     clock.advance(seconds=121)
     late = await client.post(
-        "/api/v1/identity/qr-tickets/confirm", json={"scan_code": ticket["scan_code"]}, headers=phone.auth
+        "/api/v1/identity/qr-tickets/confirm",
+        json={"scan_code": ticket["scan_code"]},
+        headers=phone.auth,
     )
     assert late.status_code == 410
     assert late.json()["type"] == "/problems/qr-ticket-expired"
@@ -133,7 +147,9 @@ async def test_the_poll_token_is_needed_to_collect_the_session(
     phone = await sign_up()
     ticket = await _ticket(client)
     await client.post(
-        "/api/v1/identity/qr-tickets/confirm", json={"scan_code": ticket["scan_code"]}, headers=phone.auth
+        "/api/v1/identity/qr-tickets/confirm",
+        json={"scan_code": ticket["scan_code"]},
+        headers=phone.auth,
     )
     thief = {**ticket, "poll_token": ticket["scan_code"]}
     response = await _claim(client, thief)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import httpx
+from tests.identity.conftest import PASSWORD, SignUp
 
 from omo.core.clock import ManualClock
-from tests.identity.conftest import PASSWORD, SignUp
 
 
 async def test_login_returns_a_token_that_authenticates(

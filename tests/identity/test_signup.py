@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 from sqlalchemy import func, select
+from tests.identity.conftest import PASSWORD
 
 from omo.core.clock import ManualClock
-from tests.identity.conftest import PASSWORD
 
 PROBLEM = "application/problem+json"
 
@@ -26,7 +26,9 @@ async def test_sign_up_texts_a_six_digit_code(client: httpx.AsyncClient, sms: ob
     assert len(sms.last_code()) == 6  # type: ignore[attr-defined]
 
 
-async def test_the_log_sender_masks_the_phone_number(client: httpx.AsyncClient, sms: object) -> None:
+async def test_the_log_sender_masks_the_phone_number(
+    client: httpx.AsyncClient, sms: object
+) -> None:
     await client.post(
         "/api/v1/identity/signup",
         json={"phone": "+393401234567", "password": PASSWORD, "display_name": "Giulia"},
@@ -69,7 +71,9 @@ async def test_weak_password_is_refused(client: httpx.AsyncClient, app: object) 
     assert await _count_users(app) == 0
 
 
-async def test_verified_phone_cannot_sign_up_again(client: httpx.AsyncClient, sign_up: object) -> None:
+async def test_verified_phone_cannot_sign_up_again(
+    client: httpx.AsyncClient, sign_up: object
+) -> None:
     await sign_up()  # type: ignore[operator]
     again = await client.post(
         "/api/v1/identity/signup",
@@ -90,7 +94,8 @@ async def _signed_up(client: httpx.AsyncClient) -> None:
 async def test_right_code_verifies_the_phone(client: httpx.AsyncClient, sms: object) -> None:
     await _signed_up(client)
     response = await client.post(
-        "/api/v1/identity/verify", json={"phone": "+393401234567", "code": sms.last_code()}  # type: ignore[attr-defined]
+        "/api/v1/identity/verify",
+        json={"phone": "+393401234567", "code": sms.last_code()},  # type: ignore[attr-defined]
     )
     assert response.json() == {"status": "verified"}
 
@@ -119,7 +124,8 @@ async def test_an_expired_code_is_refused(
     await _signed_up(client)
     clock.advance(minutes=11)
     response = await client.post(
-        "/api/v1/identity/verify", json={"phone": "+393401234567", "code": sms.last_code()}  # type: ignore[attr-defined]
+        "/api/v1/identity/verify",
+        json={"phone": "+393401234567", "code": sms.last_code()},  # type: ignore[attr-defined]
     )
     assert response.status_code == 410
 
@@ -153,7 +159,9 @@ async def test_a_new_code_replaces_the_old_one(
             "/api/v1/identity/verify", json={"phone": "+393401234567", "code": first}
         )
         assert old.status_code in (400, 410)
-    new = await client.post("/api/v1/identity/verify", json={"phone": "+393401234567", "code": second})
+    new = await client.post(
+        "/api/v1/identity/verify", json={"phone": "+393401234567", "code": second}
+    )
     assert new.status_code == 200
 
 

@@ -94,8 +94,13 @@ class Subscription:
     async def open(self) -> Self:
         if self._state != "new":
             raise RuntimeError(f"subscription is already {self._state}")
-        await self._hub._attach(self)
+        # Open before attaching: messages may arrive while Redis confirms the subscribe.
         self._state = "open"
+        try:
+            await self._hub._attach(self)
+        except BaseException:
+            self._state = "new"
+            raise
         return self
 
     async def close(self) -> None:
@@ -214,8 +219,7 @@ class MemoryBroker:
             raise BrokerClosedError("broker is closed")
         # A JSON round trip, as Redis does, so that what works here works there and the
         # publisher's later changes to its dict never reach subscribers.
-        decoded = _decode(_encode(message))
-        assert decoded is not None
+        decoded: Message = json.loads(_encode(message))
         self._fanout.deliver(channel, decoded)
 
     def subscribe(self, *channels: str) -> Subscription:

@@ -101,7 +101,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
         return problem_response(
-            request, exc.slug, exc.status, exc.title, exc.detail, exc.headers, exc.params,
+            request,
+            exc.slug,
+            exc.status,
+            exc.title,
+            exc.detail,
+            exc.headers,
+            exc.params,
             **exc.extensions,
         )
 

@@ -87,9 +87,7 @@ async def read_after(
     return [StoredEvent(r.id, r.topic, r.payload, r.occurred_at) for r in rows]
 
 
-async def consume(
-    session: AsyncSession, consumer: str, handler: Handler, limit: int = 500
-) -> int:
+async def consume(session: AsyncSession, consumer: str, handler: Handler, limit: int = 500) -> int:
     """Feed the consumer every event after its cursor, then move the cursor, in one transaction.
 
     Ids are time-ordered but two nodes' clocks may disagree slightly, so a consumer that

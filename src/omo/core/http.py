@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 from typing import Any
-
 from urllib.parse import parse_qs
 
 from starlette.requests import cookie_parser
@@ -24,7 +23,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-class BodyTooLarge(Exception):
+class BodyTooLargeError(Exception):
     pass
 
 
@@ -59,7 +58,7 @@ class PlatformMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise BodyTooLarge
+                    raise BodyTooLargeError
             return message
 
         async def send_with_headers(message: Message) -> None:
@@ -71,7 +70,7 @@ class PlatformMiddleware:
 
         try:
             await self.app(scope, limited_receive, send_with_headers)
-        except BodyTooLarge:
+        except BodyTooLargeError:
             await self._too_large(state["locale"], scope, send)
 
     def _choose_locale(self, scope: Scope) -> str:
@@ -99,7 +98,10 @@ class PlatformMiddleware:
             (b"content-security-policy", csp.encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
-            (b"permissions-policy", b"camera=(self), geolocation=(self), microphone=(self), payment=(self)"),
+            (
+                b"permissions-policy",
+                b"camera=(self), geolocation=(self), microphone=(self), payment=(self)",
+            ),
             (b"cross-origin-opener-policy", b"same-origin"),
         ]
         if frame_ancestors == "'none'":

@@ -44,9 +44,9 @@ class RateLimited(Exception):  # noqa: N818 - reads as the domain term
         self.retry_after = retry_after
 
 
-def _redis_storage(redis_url: str, prefix: str) -> tuple[Storage, ConnectionPool[Any]]:
+def _redis_storage(redis_url: str, prefix: str) -> tuple[Storage, ConnectionPool]:
     # We own the pool so close() can release its connections; limits has no close.
-    pool: ConnectionPool[Any] = ConnectionPool.from_url(redis_url)
+    pool: ConnectionPool = ConnectionPool.from_url(redis_url)
     options: dict[str, Any] = {"connection_pool": pool}
     # limits defaults to the coredis client; we use redis-py, which OMO already needs.
     storage = RedisStorage(
@@ -62,7 +62,7 @@ class RateLimiter:
     """Counts hits per (limit, key) in memory, or in Redis when a URL is given."""
 
     def __init__(self, redis_url: str | None, prefix: str) -> None:
-        self._pool: ConnectionPool[Any] | None = None
+        self._pool: ConnectionPool | None = None
         self._storage: Storage
         if redis_url:
             self._storage, self._pool = _redis_storage(redis_url, prefix)

@@ -81,7 +81,9 @@ def _session_out(request: Request, response: Response, issued: IssuedSession) ->
         samesite="lax",
         path="/",
     )
-    return SessionOut(token=issued.token, session_id=issued.session_id, expires_at=issued.expires_at)
+    return SessionOut(
+        token=issued.token, session_id=issued.session_id, expires_at=issued.expires_at
+    )
 
 
 def _user_agent(request: Request) -> str:
@@ -134,8 +136,12 @@ async def log_out(principal: CurrentPrincipal, response: Response, service: Iden
 async def list_devices(principal: CurrentPrincipal, service: Identity) -> list[DeviceOut]:
     return [
         DeviceOut(
-            id=d.id, kind=d.kind, device_name=d.device_name, user_agent=d.user_agent,
-            created_at=d.created_at, last_seen_at=d.last_seen_at,
+            id=d.id,
+            kind=d.kind,
+            device_name=d.device_name,
+            user_agent=d.user_agent,
+            created_at=d.created_at,
+            last_seen_at=d.last_seen_at,
             current=d.id == principal.session_id,
         )
         for d in await service.list_devices(principal.user_id)
@@ -181,20 +187,26 @@ async def change_omo_id(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {kind: {"schema": {"type": "string", "format": "binary"}} for kind in AVATAR_TYPES},
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}} for kind in AVATAR_TYPES
+            },
         }
     },
 )
-async def set_avatar(request: Request, principal: CurrentPrincipal, service: Identity) -> ProfileOut:
+async def set_avatar(
+    request: Request, principal: CurrentPrincipal, service: Identity
+) -> ProfileOut:
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type not in AVATAR_TYPES:
-        raise ProblemError("invalid-avatar", "Send the image as image/png, image/jpeg or image/webp.")
+        raise ProblemError(
+            "invalid-avatar", "Send the image as image/png, image/jpeg or image/webp."
+        )
     limit = request.app.state.settings.avatar_max_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ProblemError(
-                "avatar-too-large", "Use an image under %(kib)d KiB.", params={"kib": limit // 1024}
-            )
+            "avatar-too-large", "Use an image under %(kib)d KiB.", params={"kib": limit // 1024}
+        )
     data = bytearray()
     async for chunk in request.stream():
         data.extend(chunk)
@@ -210,13 +222,19 @@ async def set_avatar(request: Request, principal: CurrentPrincipal, service: Ide
     response_class=RawResponse,
     responses={200: {"content": {kind: {} for kind in AVATAR_TYPES}}},
 )
-async def avatar(avatar_id: uuid.UUID, principal: CurrentPrincipal, service: Identity) -> RawResponse:
+async def avatar(
+    avatar_id: uuid.UUID, principal: CurrentPrincipal, service: Identity
+) -> RawResponse:
     content_type, data = await service.avatar(avatar_id)
-    return RawResponse(data, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})
+    return RawResponse(
+        data, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"}
+    )
 
 
 @router.get("/people/{omo_id}", response_model=PublicProfileOut)
-async def find_person(omo_id: str, principal: CurrentPrincipal, service: Identity) -> PublicProfileOut:
+async def find_person(
+    omo_id: str, principal: CurrentPrincipal, service: Identity
+) -> PublicProfileOut:
     return _public_out(await service.find_by_omo_id(omo_id))
 
 
@@ -234,16 +252,23 @@ async def create_qr_ticket(request: Request, service: Identity) -> QrTicketOut:
     url = scan_url(request, ticket.scan_code)
     svg = segno.make(url, error="m").svg_inline(scale=5, dark="#111", light="#fff")
     return QrTicketOut(
-        ticket_id=ticket.id, poll_token=ticket.poll_token, scan_url=url, qr_svg=svg,
+        ticket_id=ticket.id,
+        poll_token=ticket.poll_token,
+        scan_url=url,
+        qr_svg=svg,
         expires_at=ticket.expires_at,
     )
 
 
 @router.post("/qr-tickets/scan", response_model=QrScanOut)
-async def scan_qr_ticket(body: QrScanRequest, principal: CurrentPrincipal, service: Identity) -> QrScanOut:
+async def scan_qr_ticket(
+    body: QrScanRequest, principal: CurrentPrincipal, service: Identity
+) -> QrScanOut:
     view = await service.scan_qr_ticket(principal, body.scan_code)
     return QrScanOut(
-        ticket_id=view.id, status=view.status, browser_user_agent=view.browser_user_agent,
+        ticket_id=view.id,
+        status=view.status,
+        browser_user_agent=view.browser_user_agent,
         expires_at=view.expires_at,
     )
 
@@ -258,11 +283,18 @@ async def confirm_qr_ticket(
 
 @router.post("/qr-tickets/{ticket_id}/claim", response_model=QrClaimOut)
 async def claim_qr_ticket(
-    ticket_id: uuid.UUID, body: QrClaimRequest, request: Request, response: Response, service: Identity
+    ticket_id: uuid.UUID,
+    body: QrClaimRequest,
+    request: Request,
+    response: Response,
+    service: Identity,
 ) -> QrClaimOut:
     claim = await service.claim_qr_ticket(
-        ticket_id, body.poll_token, wait_seconds=body.wait_seconds,
-        user_agent=_user_agent(request), client_address=client_address(request),
+        ticket_id,
+        body.poll_token,
+        wait_seconds=body.wait_seconds,
+        user_agent=_user_agent(request),
+        client_address=client_address(request),
     )
     session = _session_out(request, response, claim.session) if claim.session else None
     return QrClaimOut(status=claim.status, session=session)  # type: ignore[arg-type]

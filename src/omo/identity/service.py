@@ -161,7 +161,9 @@ def parse_phone(raw: str) -> str:
     try:
         number = phonenumbers.parse(raw.strip(), None)
     except phonenumbers.NumberParseException as error:
-        raise ProblemError("invalid-phone", "Write the number with + and its country code.") from error
+        raise ProblemError(
+            "invalid-phone", "Write the number with + and its country code."
+        ) from error
     if not phonenumbers.is_valid_number(number):
         raise ProblemError("invalid-phone", "Write the number with + and its country code.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -271,7 +273,9 @@ class IdentityService:
             if taken is None:
                 return candidate
 
-    async def send_code(self, phone_raw: str, purpose: str, client_address: str, locale: str) -> None:
+    async def send_code(
+        self, phone_raw: str, purpose: str, client_address: str, locale: str
+    ) -> None:
         phone = parse_phone(phone_raw)
         await self.limiter.hit(CODE_PER_ADDRESS, client_address)
         await self.limiter.hit(CODE_PER_PHONE_BURST, phone)
@@ -342,7 +346,9 @@ class IdentityService:
             if hmac.compare_digest(expected, current.code_hash):
                 claimed = await session.execute(
                     update(VerificationCode)
-                    .where(VerificationCode.id == current.id, VerificationCode.consumed_at.is_(None))
+                    .where(
+                        VerificationCode.id == current.id, VerificationCode.consumed_at.is_(None)
+                    )
                     .values(consumed_at=now)
                 )
                 if claimed.rowcount == 1:  # type: ignore[attr-defined]
@@ -381,7 +387,10 @@ class IdentityService:
         if user.phone_verified_at is None:
             raise ProblemError("phone-not-verified", "Enter the code we texted you.")
         return await self._issue_session(
-            user.id, kind=kind, device_name=device_name, user_agent=user_agent,
+            user.id,
+            kind=kind,
+            device_name=device_name,
+            user_agent=user_agent,
             client_address=client_address,
         )
 
@@ -530,7 +539,8 @@ class IdentityService:
                 .where(
                     QrLoginTicket.id == ticket.id,
                     QrLoginTicket.status.in_(("pending", "scanned")),
-                    (QrLoginTicket.user_id.is_(None)) | (QrLoginTicket.user_id == principal.user_id),
+                    (QrLoginTicket.user_id.is_(None))
+                    | (QrLoginTicket.user_id == principal.user_id),
                 )
                 .values(status="confirmed", user_id=principal.user_id)
             )
@@ -540,7 +550,12 @@ class IdentityService:
         await self.broker.publish(QR_STATUS_CHANNEL + str(ticket_id), {"status": "confirmed"})
 
     async def claim_qr_ticket(
-        self, ticket_id: uuid.UUID, poll_token: str, *, wait_seconds: float, user_agent: str,
+        self,
+        ticket_id: uuid.UUID,
+        poll_token: str,
+        *,
+        wait_seconds: float,
+        user_agent: str,
         client_address: str,
     ) -> QrClaim:
         """Wait (long poll) until the ticket is confirmed, then turn it into a web session once."""
@@ -577,8 +592,12 @@ class IdentityService:
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 raise ProblemError("qr-ticket-used", "Refresh the page for a new code.")
             issued = await self._issue_session(
-                ticket.user_id, kind="web", device_name="Web browser", user_agent=user_agent,
-                client_address=client_address, session=session,
+                ticket.user_id,
+                kind="web",
+                device_name="Web browser",
+                user_agent=user_agent,
+                client_address=client_address,
+                session=session,
             )
             ticket.session_id = issued.session_id
             return QrClaim("consumed", issued)
@@ -596,8 +615,15 @@ class IdentityService:
             user.omo_id_changed_at + OMO_ID_CHANGE_INTERVAL if user.omo_id_changed_at else None
         )
         return OwnProfile(
-            user.id, user.phone_e164, user.omo_id, changeable, user.display_name, user.region,
-            user.locale, user.avatar_id, user.created_at,
+            user.id,
+            user.phone_e164,
+            user.omo_id,
+            changeable,
+            user.display_name,
+            user.region,
+            user.locale,
+            user.avatar_id,
+            user.created_at,
         )
 
     async def own_profile(self, user_id: uuid.UUID) -> OwnProfile:
@@ -616,7 +642,9 @@ class IdentityService:
             raise ProblemError("invalid-region", "Use a two-letter ISO 3166 region code.")
         if locale is not None and locale not in SUPPORTED:
             raise ProblemError(
-                "invalid-locale", "Choose one of: %(locales)s", params={"locales": ", ".join(SUPPORTED)}
+                "invalid-locale",
+                "Choose one of: %(locales)s",
+                params={"locales": ", ".join(SUPPORTED)},
             )
         async with self.db.transaction() as session:
             user = await self._user(session, user_id)
@@ -661,7 +689,10 @@ class IdentityService:
         async with self.db.transaction() as session:
             user = await self._user(session, user_id)
             avatar = Avatar(
-                id=new_id(), user_id=user_id, content_type=content_type, data=cleaned,
+                id=new_id(),
+                user_id=user_id,
+                content_type=content_type,
+                data=cleaned,
                 created_at=self.clock.now(),
             )
             session.add(avatar)
@@ -674,7 +705,8 @@ class IdentityService:
         """Accept PNG, JPEG or WebP; re-encode so no metadata (GPS in EXIF) or payload survives."""
         if len(data) > self.settings.avatar_max_bytes:
             raise ProblemError(
-                "avatar-too-large", "Use an image under %(kib)d KiB.",
+                "avatar-too-large",
+                "Use an image under %(kib)d KiB.",
                 params={"kib": self.settings.avatar_max_bytes // 1024},
             )
         try:
@@ -689,7 +721,12 @@ class IdentityService:
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
                 rgb = image.convert("RGBA" if image_format == "PNG" else "RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
+        except (
+            UnidentifiedImageError,
+            OSError,
+            SyntaxError,
+            Image.DecompressionBombError,
+        ) as error:
             raise ProblemError("invalid-avatar", "Use a PNG, JPEG or WebP image.") from error
         rgb.thumbnail((AVATAR_STORED_SIDE, AVATAR_STORED_SIDE))
         out = io.BytesIO()
@@ -763,8 +800,12 @@ class IdentityService:
             now = self.clock.now()
             region = phonenumbers.region_code_for_number(phonenumbers.parse(phone))
             user = User(
-                id=new_id(), phone_e164=phone, password_hash=await self._hash_password(password),
-                phone_verified_at=now, display_name=display_name, region=region,
+                id=new_id(),
+                phone_e164=phone,
+                password_hash=await self._hash_password(password),
+                phone_verified_at=now,
+                display_name=display_name,
+                region=region,
                 omo_id=normalise_omo_id(omo_id) if omo_id else await self._fresh_omo_id(session),
                 created_at=now,
             )

@@ -33,6 +33,8 @@ async def _run_online(url: str) -> None:
     await engine.dispose()
 
 
-url = context.config.attributes.get("database_url") or context.config.get_main_option("sqlalchemy.url")
+url = context.config.attributes.get("database_url") or context.config.get_main_option(
+    "sqlalchemy.url"
+)
 assert url, "no database url given to the migrations"
 asyncio.run(_run_online(url))

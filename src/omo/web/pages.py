@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -9,14 +10,28 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from omo.core.auth import SESSION_COOKIE, Principal
 from omo.core.i18n import SUPPORTED, babel_locale, locale_of, translations
 from omo.identity.service import IdentityService
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-TEMPLATES.env.add_extension("jinja2.ext.i18n")
-TEMPLATES.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+@cache
+def templates_for(locale: str) -> Jinja2Templates:
+    """One environment per language, with new-style gettext (`_("Hi %(name)s", name=...)`)."""
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(("html",)),
+        extensions=["jinja2.ext.i18n"],
+    )
+    environment.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    return Jinja2Templates(env=environment)
+
+
+TEMPLATES = templates_for("en")
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,16 +51,15 @@ async def _principal(request: Request) -> Principal | None:
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     locale = locale_of(request)
-    catalogue = translations(locale)
     context.update(
-        gettext=catalogue.gettext,
-        ngettext=catalogue.ngettext,
         html_lang=locale.replace("_", "-"),
         locale=locale,
         languages=LANGUAGE_NAMES,
         csp_nonce=request.state.csp_nonce,
     )
-    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+    response = templates_for(locale).TemplateResponse(
+        request, template, context, status_code=status
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
