@@ -68,7 +68,7 @@ def _login_redirect(request: Request) -> Response:
     return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def home(request: Request) -> Response:
     principal = await _principal(request)
     if principal is None:
@@ -78,35 +78,35 @@ async def home(request: Request) -> Response:
     return render(request, "home.html", profile=profile)
 
 
-@router.get("/signup", response_class=HTMLResponse)
+@router.api_route("/signup", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def signup_page(request: Request) -> Response:
     return render(request, "signup.html")
 
 
-@router.get("/verify", response_class=HTMLResponse)
+@router.api_route("/verify", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def verify_page(request: Request, phone: str = "") -> Response:
     return render(request, "verify.html", phone=phone[:32])
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.api_route("/login", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def login_page(request: Request, next: str = "/") -> Response:
     safe_next = next if next.startswith("/") and not next.startswith("//") else "/"
     return render(request, "login.html", next=safe_next)
 
 
-@router.get("/login/qr", response_class=HTMLResponse)
+@router.api_route("/login/qr", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def qr_login_page(request: Request) -> Response:
     return render(request, "login_qr.html")
 
 
-@router.get("/qr-login/{scan_code}", response_class=HTMLResponse)
+@router.api_route("/qr-login/{scan_code}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def qr_confirm_page(request: Request, scan_code: str) -> Response:
     if await _principal(request) is None:
         return _login_redirect(request)
     return render(request, "qr_confirm.html", scan_code=scan_code[:64])
 
 
-@router.get("/profile", response_class=HTMLResponse)
+@router.api_route("/profile", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def profile_page(request: Request) -> Response:
     principal = await _principal(request)
     if principal is None:
@@ -116,7 +116,7 @@ async def profile_page(request: Request) -> Response:
     return render(request, "profile.html", profile=profile)
 
 
-@router.get("/devices", response_class=HTMLResponse)
+@router.api_route("/devices", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def devices_page(request: Request) -> Response:
     principal = await _principal(request)
     if principal is None:
