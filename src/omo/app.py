@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,14 +14,20 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from omo.contexts import CONTEXTS
 from omo.core.broker import broker_from_url
 from omo.core.clock import Clock, SystemClock
 from omo.core.config import Settings
 from omo.core.db import Database
-from omo.core.errors import REGISTRY, ProblemError, install_error_handlers, problem_type
+from omo.core.errors import (
+    REGISTRY,
+    ProblemError,
+    install_error_handlers,
+    problem_response,
+    problem_type,
+)
 from omo.core.http import PlatformMiddleware
 from omo.core.ratelimit import RateLimited, RateLimiter
-from omo.identity import api as identity_api
 from omo.identity.service import IdentityService
 from omo.identity.sms import HttpSmsSender, LogSmsSender, SmsSender
 from omo.web import pages
@@ -36,6 +44,10 @@ class ProblemDoc(BaseModel):
     type: str
     status: int
     title: str
+
+
+def _context_apis() -> list[ModuleType]:
+    return [importlib.import_module(f"omo.{name}.api") for name in CONTEXTS]
 
 
 def sms_sender(settings: Settings) -> SmsSender:
@@ -60,9 +72,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             db, clock, settings, sms_sender(settings), limiter, broker
         )
         app.state.authenticator = app.state.identity
+        started: list[ModuleType] = []
         try:
+            for module in _context_apis():
+                if hasattr(module, "start"):
+                    await module.start(app)
+                started.append(module)
             yield
         finally:
+            for module in reversed(started):
+                if hasattr(module, "stop"):
+                    await module.stop(app)
             await limiter.close()
             await broker.close()
             await db.dispose()
@@ -82,8 +102,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     async def on_rate_limited(request: Any, exc: Exception) -> Any:
         assert isinstance(exc, RateLimited)
-        from omo.core.errors import problem_response
-
         return problem_response(
             request,
             "rate-limited",
@@ -115,7 +133,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         status, title = REGISTRY[slug]
         return ProblemDoc(type=problem_type(slug), status=status, title=title)
 
-    app.include_router(identity_api.router)
+    for module in _context_apis():
+        app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("omo.web", "static")]), name="static")
     return app

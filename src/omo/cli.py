@@ -61,10 +61,10 @@ def serve(
 
 
 @app.command()
-def migrate(revision: str = typer.Option("head", help="Target revision")) -> None:
+def migrate(revision: str = typer.Option("heads", help="Target revision")) -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    _migrate(settings) if revision == "head" else migrations.upgrade(
+    _migrate(settings) if revision == "heads" else migrations.upgrade(
         settings.resolved_database_url, revision
     )
     console.print(f"[green]Database at {revision}.[/green]")

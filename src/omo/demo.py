@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+
+from omo.contexts import CONTEXTS
 
 
 @dataclass(frozen=True)
@@ -31,4 +35,7 @@ async def seed(app: FastAPI) -> tuple[DemoPerson, ...]:
             await app.state.identity.ensure_person(
                 person.phone, DEMO_PASSWORD, person.name, person.omo_id
             )
+        for name in CONTEXTS:
+            if importlib.util.find_spec(f"omo.{name}.demo") is not None:
+                await importlib.import_module(f"omo.{name}.demo").seed_demo(app)
     return PEOPLE

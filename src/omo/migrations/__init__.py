@@ -33,8 +33,8 @@ def _outside_the_loop(work: Callable[[], None]) -> None:
         pool.submit(work).result()
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the schema to `revision`."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Bring the schema to `revision` (every context's branch of the history by default)."""
     _outside_the_loop(lambda: command.upgrade(alembic_config(database_url), revision))
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import omo.core.events
-import omo.identity.models  # noqa: F401  (registers tables on the shared metadata)
+import omo.core.events  # noqa: F401  (registers the outbox tables)
+from omo.contexts import CONTEXTS
 from omo.core.db import Base, make_engine
+
+for _name in CONTEXTS:
+    importlib.import_module(f"omo.{_name}.models")
 
 target_metadata = Base.metadata
 

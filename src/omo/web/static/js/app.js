@@ -29,6 +29,16 @@ function formValues(form) {
   return values;
 }
 
+// A changed language needs the page rendered again by the server in that language.
+function changedField(form, name) {
+  const field = name && form.elements.namedItem(name);
+  if (!field) return false;
+  if (field instanceof HTMLSelectElement) {
+    return [...field.options].some((option) => option.selected !== option.defaultSelected);
+  }
+  return field.value !== field.defaultValue;
+}
+
 function fillTemplate(template, values) {
   return template.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(values[key] || ""));
 }
@@ -47,6 +57,7 @@ function enhanceApiForm(form) {
     try {
       await call(form.dataset.method || "POST", form.dataset.api, values);
       if (form.dataset.done) announce(form.dataset.done);
+      if (changedField(form, form.dataset.reloadOn)) window.location.reload();
       if (form.dataset.next) window.location.assign(fillTemplate(form.dataset.next, values));
     } catch (error) {
       showError(form, error);
