@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint typecheck contracts unit lock i18n clean
+.PHONY: demo serve test lint typecheck contracts unit nightly lock i18n clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,15 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+tests/web/node_modules: tests/web/package-lock.json
+	-command -v npm >/dev/null && npm ci --prefix tests/web --no-audit --no-fund --silent
+
+unit: $(STAMP) tests/web/node_modules
 	$(BIN)/pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
+
+## The nightly profile: a much larger fuzzing budget per operation.
+nightly: $(STAMP)
+	OMO_FUZZ_EXAMPLES=200 $(BIN)/pytest -p no:cacheprovider tests/safety/test_contract_fuzzing.py
 
 ## Re-pin dependencies with hashes (needs pip-tools): run after editing pyproject.toml.
 lock:

@@ -25,12 +25,16 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from tests.support.live import live_server, sms_gateway
+from tests.support.secrets_guard import RecordingHandler, leaks_in
 
 from omo import migrations
 from omo.app import create_app
 from omo.core.clock import ManualClock
 from omo.core.config import Settings
 from omo.core.db import Base, make_engine
+
+__all__ = ["live_server", "sms_gateway"]  # fixtures shared by every test folder
 
 POSTGRES_URL = os.environ.get("OMO_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("OMO_TEST_REDIS_URL")
@@ -148,7 +152,7 @@ class SmsInbox:
     def last_code(self) -> str:
         texts = self.texts()
         assert texts, "no text message was sent"
-        found = re.search(r"\b(\d{6})\b", texts[-1])
+        found = re.search(r"(?<!\d)(\d{6})(?!\d)", texts[-1])
         assert found, texts[-1]
         return found.group(1)
 
@@ -157,3 +161,22 @@ class SmsInbox:
 def sms(caplog: pytest.LogCaptureFixture) -> SmsInbox:
     caplog.set_level(logging.INFO, logger="omo.sms")
     return SmsInbox(caplog)
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs() -> Iterator[None]:
+    """Whatever a test makes the platform log (at any level) must hold no secret."""
+    handler = RecordingHandler()
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    omo_logger = logging.getLogger("omo")
+    previous = omo_logger.level
+    omo_logger.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        omo_logger.setLevel(previous)
+    found = [leak for line in handler.lines for leak in leaks_in(line)]
+    assert not found, f"secrets in the logs: {found}"

@@ -15,11 +15,13 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from omo.contexts import CONTEXTS
+from omo.core.access import Access, access
 from omo.core.broker import broker_from_url
 from omo.core.clock import Clock, SystemClock
 from omo.core.config import Settings
 from omo.core.db import Database
 from omo.core.errors import (
+    PROBLEM_RESPONSES,
     REGISTRY,
     ProblemError,
     install_error_handlers,
@@ -120,13 +122,21 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         default_locale=settings.default_locale,
     )
 
-    @app.get("/healthz", response_model=Health, tags=["platform"])
+    @app.get(
+        "/healthz", response_model=Health, tags=["platform"], openapi_extra=access(Access.ANONYMOUS)
+    )
     async def health() -> Health:
         async with app.state.db.sessions() as session:
             await session.execute(text("SELECT 1"))
         return Health(status="ok", database="sqlite" if settings.is_sqlite else "postgresql")
 
-    @app.get("/problems/{slug}", response_model=ProblemDoc, tags=["platform"])
+    @app.get(
+        "/problems/{slug}",
+        response_model=ProblemDoc,
+        tags=["platform"],
+        responses={404: PROBLEM_RESPONSES[404]},
+        openapi_extra=access(Access.ANONYMOUS),
+    )
     async def problem_doc(slug: str) -> ProblemDoc:
         if slug not in REGISTRY:
             raise ProblemError("not-found", "No such problem type.")
@@ -134,7 +144,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         return ProblemDoc(type=problem_type(slug), status=status, title=title)
 
     for module in _context_apis():
-        app.include_router(module.router)
+        app.include_router(module.router, responses=PROBLEM_RESPONSES)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("omo.web", "static")]), name="static")
     return app

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -56,6 +59,11 @@ def serve(
 ) -> None:
     """Migrate the database, then serve the app."""
     settings = _settings()
+    if workers > 1 and not settings.redis_url:
+        # Each process would have its own in-memory broker: a message pushed on one would
+        # never reach a person connected to another.
+        console.print("[red]Several workers need OMO_REDIS_URL (and PostgreSQL).[/red]")
+        raise typer.Exit(code=2)
     _migrate(settings)
     _serve(settings, host, port, workers)
 
@@ -93,6 +101,28 @@ def demo(
     if serve_after:
         os.environ.setdefault("OMO_DATA_DIR", str(settings.data_dir))
         _serve(settings, host, port, 1)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context, name: str = typer.Argument(help="e.g. messaging, payments")) -> None:
+    """Run a benchmark from the checkout's bench/ folder; it prints one JSON line."""
+    candidates = [Path.cwd() / "bench", Path(__file__).resolve().parents[2] / "bench"]
+    script = next(
+        (
+            folder / f"{name.replace('-', '_')}.py"
+            for folder in candidates
+            if (folder / f"{name.replace('-', '_')}.py").exists()
+        ),
+        None,
+    )
+    if script is None:
+        known = sorted(
+            {p.stem.replace("_", "-") for f in candidates if f.exists() for p in f.glob("*.py")}
+        )
+        console.print(f"[red]No benchmark {name!r}.[/red] Known: {', '.join(known) or 'none'}")
+        raise typer.Exit(code=2)
+    # The script is one of our own files found above, run by this same interpreter.
+    raise typer.Exit(code=subprocess.call([sys.executable, str(script), *ctx.args]))  # noqa: S603
 
 
 if __name__ == "__main__":

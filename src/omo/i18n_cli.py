@@ -55,6 +55,7 @@ def update() -> None:
             "-l",
             locale,
             "--no-wrap",
+            "--no-fuzzy-matching",
         )
 
 

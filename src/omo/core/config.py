@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     public_url: str = Field(default="", description="Base URL people reach, for QR codes")
     tls: bool = Field(default=False, description="Served behind TLS: Secure cookies and HSTS")
     default_locale: str = "en"
+    default_time_zone: str = Field(default="UTC", description="IANA zone for people without one")
     log_level: str = "info"
 
     sms_sender: Literal["log", "http"] = "log"

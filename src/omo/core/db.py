@@ -70,10 +70,16 @@ def make_engine(url: str) -> AsyncEngine:
         database = url.split(":///", 1)[1] if ":///" in url else ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, poolclass=NullPool if not database else None)
+        engine = create_async_engine(
+            url, poolclass=NullPool if not database else None, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # hide_parameters: a failed statement's error (and so the log) never shows the values,
+    # which may be phone numbers or password hashes.
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 class Database:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from omo.core.i18n import gettext_for
@@ -19,6 +20,40 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 # slug -> (status, English title). Titles go through the catalogue when rendered.
 REGISTRY: dict[str, tuple[int, str]] = {}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of the API is shaped."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["/problems/invalid-phone"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+def _problem_response_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
+    }
+
+
+# Errors any route may answer; routers include these so the OpenAPI document is truthful.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_response_doc("The request cannot be carried out as sent"),
+    401: _problem_response_doc("Authentication required or session ended"),
+    403: _problem_response_doc("Not allowed for this caller"),
+    404: _problem_response_doc("No such resource for this caller"),
+    409: _problem_response_doc("Conflicts with the current state"),
+    410: _problem_response_doc("Expired or already used"),
+    413: _problem_response_doc("Request body too large"),
+    422: _problem_response_doc("Invalid fields"),
+    429: _problem_response_doc("Too many requests; see Retry-After"),
+    503: _problem_response_doc("A dependency is unavailable; try again later"),
+}
 
 
 def problem_type(slug: str) -> str:

@@ -46,6 +46,17 @@ class PlatformMiddleware:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await self._refuse(
+                state["locale"],
+                scope,
+                send,
+                400,
+                "http-error",
+                "Bad request",
+                "Text must not contain NUL characters.",
+            )
+            return
         declared = _header(scope, b"content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body:
             await self._too_large(state["locale"], scope, send)
@@ -111,20 +122,47 @@ class PlatformMiddleware:
         return headers
 
     async def _too_large(self, locale: str, scope: Scope, send: Send) -> None:
+        detail = translations(locale).gettext("Send at most %(limit)d bytes.") % {
+            "limit": self.max_body
+        }
+        await self._refuse(
+            locale,
+            scope,
+            send,
+            413,
+            "payload-too-large",
+            "Request body too large",
+            detail,
+            translate_detail=False,
+        )
+
+    async def _refuse(
+        self,
+        locale: str,
+        scope: Scope,
+        send: Send,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        translate_detail: bool = True,
+    ) -> None:
+        """Answer before the app sees the request, still as translated problem+json."""
         _ = translations(locale).gettext
         body = json.dumps(
             {
-                "type": "/problems/payload-too-large",
-                "title": _("Request body too large"),
-                "status": 413,
-                "detail": _("Send at most %(limit)d bytes.") % {"limit": self.max_body},
-                "instance": scope["path"],
+                "type": "/problems/" + slug,
+                "title": _(title),
+                "status": status,
+                "detail": _(detail) if translate_detail else detail,
+                "instance": scope["path"].replace("\x00", ""),
             }
         ).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/problem+json"),
                     (b"content-length", str(len(body)).encode()),

@@ -6,14 +6,16 @@ import uuid
 from typing import Annotated
 
 import segno
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import Response as RawResponse
 
+from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, CurrentPrincipal, client_address
 from omo.core.errors import ProblemError
 from omo.core.i18n import locale_of
 from omo.identity.schemas import (
     Accepted,
+    AuditEntryOut,
     CodeRequest,
     DeviceOut,
     LogInRequest,
@@ -56,6 +58,7 @@ def _profile_out(profile: OwnProfile) -> ProfileOut:
         display_name=profile.display_name,
         region=profile.region,
         locale=profile.locale,
+        time_zone=profile.time_zone,
         avatar_url=_avatar_url(profile.avatar_id),
         created_at=profile.created_at,
     )
@@ -90,7 +93,9 @@ def _user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
 
-@router.post("/signup", status_code=202, response_model=Accepted)
+@router.post(
+    "/signup", status_code=202, response_model=Accepted, openapi_extra=access(Access.ANONYMOUS)
+)
 async def sign_up(body: SignUpRequest, request: Request, service: Identity) -> Accepted:
     await service.sign_up(
         body.phone, body.password, body.display_name, client_address(request), locale_of(request)
@@ -98,19 +103,21 @@ async def sign_up(body: SignUpRequest, request: Request, service: Identity) -> A
     return Accepted(status="code_sent")
 
 
-@router.post("/codes", status_code=202, response_model=Accepted)
+@router.post(
+    "/codes", status_code=202, response_model=Accepted, openapi_extra=access(Access.ANONYMOUS)
+)
 async def resend_code(body: CodeRequest, request: Request, service: Identity) -> Accepted:
     await service.send_code(body.phone, "verify", client_address(request), locale_of(request))
     return Accepted(status="code_sent")
 
 
-@router.post("/verify", response_model=Accepted)
+@router.post("/verify", response_model=Accepted, openapi_extra=access(Access.ANONYMOUS))
 async def verify(body: VerifyRequest, service: Identity) -> Accepted:
     await service.verify_phone(body.phone, body.code)
     return Accepted(status="verified")
 
 
-@router.post("/login", response_model=SessionOut)
+@router.post("/login", response_model=SessionOut, openapi_extra=access(Access.ANONYMOUS))
 async def log_in(
     body: LogInRequest, request: Request, response: Response, service: Identity
 ) -> SessionOut:
@@ -125,14 +132,14 @@ async def log_in(
     return _session_out(request, response, issued)
 
 
-@router.post("/logout", response_model=Accepted)
+@router.post("/logout", response_model=Accepted, openapi_extra=access(Access.PERSON))
 async def log_out(principal: CurrentPrincipal, response: Response, service: Identity) -> Accepted:
-    await service.revoke_device(principal.user_id, principal.session_id)
+    await service.revoke_device(principal.user_id, principal.session_id, logging_out=True)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return Accepted(status="logged_out")
 
 
-@router.get("/devices", response_model=list[DeviceOut])
+@router.get("/devices", response_model=list[DeviceOut], openapi_extra=access(Access.PERSON))
 async def list_devices(principal: CurrentPrincipal, service: Identity) -> list[DeviceOut]:
     return [
         DeviceOut(
@@ -148,7 +155,11 @@ async def list_devices(principal: CurrentPrincipal, service: Identity) -> list[D
     ]
 
 
-@router.delete("/devices/{device_id}", response_model=Accepted)
+@router.delete(
+    "/devices/{device_id}",
+    response_model=Accepted,
+    openapi_extra=access(Access.OWNER, resource="identity.device"),
+)
 async def revoke_device(
     device_id: uuid.UUID, principal: CurrentPrincipal, service: Identity
 ) -> Accepted:
@@ -156,12 +167,12 @@ async def revoke_device(
     return Accepted(status="revoked")
 
 
-@router.get("/me", response_model=ProfileOut)
+@router.get("/me", response_model=ProfileOut, openapi_extra=access(Access.PERSON))
 async def my_profile(principal: CurrentPrincipal, service: Identity) -> ProfileOut:
     return _profile_out(await service.own_profile(principal.user_id))
 
 
-@router.patch("/me", response_model=ProfileOut)
+@router.patch("/me", response_model=ProfileOut, openapi_extra=access(Access.PERSON))
 async def update_profile(
     body: ProfileUpdate, principal: CurrentPrincipal, service: Identity
 ) -> ProfileOut:
@@ -170,11 +181,12 @@ async def update_profile(
         display_name=body.display_name,
         region=body.region,
         locale=body.locale,
+        time_zone=body.time_zone,
     )
     return _profile_out(profile)
 
 
-@router.put("/me/omo-id", response_model=ProfileOut)
+@router.put("/me/omo-id", response_model=ProfileOut, openapi_extra=access(Access.PERSON))
 async def change_omo_id(
     body: OmoIdChange, principal: CurrentPrincipal, service: Identity
 ) -> ProfileOut:
@@ -185,12 +197,13 @@ async def change_omo_id(
     "/me/avatar",
     response_model=ProfileOut,
     openapi_extra={
+        **access(Access.PERSON),
         "requestBody": {
             "required": True,
             "content": {
                 kind: {"schema": {"type": "string", "format": "binary"}} for kind in AVATAR_TYPES
             },
-        }
+        },
     },
 )
 async def set_avatar(
@@ -221,6 +234,7 @@ async def set_avatar(
     "/avatars/{avatar_id}",
     response_class=RawResponse,
     responses={200: {"content": {kind: {} for kind in AVATAR_TYPES}}},
+    openapi_extra=access(Access.PERSON),
 )
 async def avatar(
     avatar_id: uuid.UUID, principal: CurrentPrincipal, service: Identity
@@ -231,7 +245,9 @@ async def avatar(
     )
 
 
-@router.get("/people/{omo_id}", response_model=PublicProfileOut)
+@router.get(
+    "/people/{omo_id}", response_model=PublicProfileOut, openapi_extra=access(Access.PERSON)
+)
 async def find_person(
     omo_id: str, principal: CurrentPrincipal, service: Identity
 ) -> PublicProfileOut:
@@ -246,7 +262,12 @@ def scan_url(request: Request, scan_code: str) -> str:
     return f"{base.rstrip('/')}/qr-login/{scan_code}"
 
 
-@router.post("/qr-tickets", status_code=201, response_model=QrTicketOut)
+@router.post(
+    "/qr-tickets",
+    status_code=201,
+    response_model=QrTicketOut,
+    openapi_extra=access(Access.ANONYMOUS),
+)
 async def create_qr_ticket(request: Request, service: Identity) -> QrTicketOut:
     ticket = await service.create_qr_ticket(_user_agent(request), client_address(request))
     url = scan_url(request, ticket.scan_code)
@@ -260,7 +281,7 @@ async def create_qr_ticket(request: Request, service: Identity) -> QrTicketOut:
     )
 
 
-@router.post("/qr-tickets/scan", response_model=QrScanOut)
+@router.post("/qr-tickets/scan", response_model=QrScanOut, openapi_extra=access(Access.PERSON))
 async def scan_qr_ticket(
     body: QrScanRequest, principal: CurrentPrincipal, service: Identity
 ) -> QrScanOut:
@@ -273,7 +294,7 @@ async def scan_qr_ticket(
     )
 
 
-@router.post("/qr-tickets/confirm", response_model=Accepted)
+@router.post("/qr-tickets/confirm", response_model=Accepted, openapi_extra=access(Access.PERSON))
 async def confirm_qr_ticket(
     body: QrScanRequest, principal: CurrentPrincipal, service: Identity
 ) -> Accepted:
@@ -281,7 +302,11 @@ async def confirm_qr_ticket(
     return Accepted(status="confirmed")
 
 
-@router.post("/qr-tickets/{ticket_id}/claim", response_model=QrClaimOut)
+@router.post(
+    "/qr-tickets/{ticket_id}/claim",
+    response_model=QrClaimOut,
+    openapi_extra=access(Access.ANONYMOUS),
+)
 async def claim_qr_ticket(
     ticket_id: uuid.UUID,
     body: QrClaimRequest,
@@ -298,3 +323,25 @@ async def claim_qr_ticket(
     )
     session = _session_out(request, response, claim.session) if claim.session else None
     return QrClaimOut(status=claim.status, session=session)  # type: ignore[arg-type]
+
+
+@router.get("/audit-log", response_model=list[AuditEntryOut], openapi_extra=access(Access.PERSON))
+async def audit_log(
+    principal: CurrentPrincipal,
+    service: Identity,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: uuid.UUID | None = None,
+) -> list[AuditEntryOut]:
+    """Security-relevant actions on one's own account, newest first."""
+    entries = await service.audit_trail(principal.user_id, limit=limit, before=before)
+    return [
+        AuditEntryOut(
+            id=e.id,
+            action=e.action,
+            actor=e.actor,
+            client_address=e.client_address,
+            detail=e.detail,
+            occurred_at=e.occurred_at,
+        )
+        for e in entries
+    ]

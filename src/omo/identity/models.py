@@ -21,6 +21,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(64))
     region: Mapped[str | None] = mapped_column(String(2))
     locale: Mapped[str | None] = mapped_column(String(16))
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA name; None: deployment's
     omo_id: Mapped[str] = mapped_column(String(20), unique=True)
     omo_id_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     avatar_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

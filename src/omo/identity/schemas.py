@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from omo.core.schemas import RequestModel
 
 
-class Strict(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is an error, not a silent no-op."""
-
-    model_config = ConfigDict(extra="forbid")
+class Strict(RequestModel):
+    """Identity's request bodies (see RequestModel for what every body refuses)."""
 
 
 class SignUpRequest(Strict):
@@ -64,6 +64,9 @@ class ProfileOut(BaseModel):
     display_name: str
     region: str | None
     locale: str | None
+    time_zone: str | None = Field(
+        description="IANA time zone for dates and times; null means the deployment's default"
+    )
     avatar_url: str | None
     created_at: datetime
 
@@ -72,6 +75,9 @@ class ProfileUpdate(Strict):
     display_name: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"\S")
     region: str | None = Field(default=None, min_length=2, max_length=2)
     locale: str | None = Field(default=None, max_length=16)
+    time_zone: str | None = Field(
+        default=None, max_length=64, examples=["Asia/Shanghai", "Europe/Rome"]
+    )
 
 
 class OmoIdChange(Strict):
@@ -112,3 +118,12 @@ class QrClaimRequest(Strict):
 class QrClaimOut(BaseModel):
     status: Literal["pending", "scanned", "confirmed", "consumed", "expired"]
     session: SessionOut | None = None
+
+
+class AuditEntryOut(BaseModel):
+    id: uuid.UUID
+    action: str = Field(examples=["login", "device_revoked", "refund"])
+    actor: str
+    client_address: str | None
+    detail: dict[str, Any]
+    occurred_at: datetime

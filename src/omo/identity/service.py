@@ -28,6 +28,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omo.core import audit
+from omo.core.audit import AuditRecord, record_audit
 from omo.core.auth import Principal
 from omo.core.broker import Broker
 from omo.core.clock import Clock
@@ -35,6 +37,7 @@ from omo.core.config import Settings
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, record_event
+from omo.core.formatting import is_time_zone
 from omo.core.i18n import SUPPORTED, translations
 from omo.core.ids import new_id
 from omo.core.ratelimit import Limit, RateLimiter
@@ -68,6 +71,7 @@ register("invalid-avatar", 422, "That image cannot be used as an avatar")
 register("avatar-too-large", 413, "That image is too large")
 register("invalid-region", 422, "Unknown region")
 register("invalid-locale", 422, "Unsupported language")
+register("invalid-time-zone", 422, "Unknown time zone")
 register("person-not-found", 404, "No one has that OMO ID")
 
 LOGIN_PER_PHONE = Limit("login-phone", 10, 15 * 60)
@@ -108,6 +112,7 @@ class OwnProfile:
     locale: str | None
     avatar_id: uuid.UUID | None
     created_at: datetime
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,9 +310,12 @@ class IdentityService:
                     expires_at=now + timedelta(seconds=ttl),
                 )
             )
-        text = translations(locale).gettext(
-            "Your OMO code is %(code)s. It expires in %(minutes)d minutes. Never share it."
-        ) % {"code": code, "minutes": ttl // 60}
+        minutes = ttl // 60
+        text = translations(locale).ngettext(
+            "Your OMO code is %(code)s. It expires in %(minutes)d minute. Never share it.",
+            "Your OMO code is %(code)s. It expires in %(minutes)d minutes. Never share it.",
+            minutes,
+        ) % {"code": code, "minutes": minutes}
         await self.sms.send(phone, text)
 
     async def verify_phone(self, phone_raw: str, code: str) -> None:
@@ -383,6 +391,15 @@ class IdentityService:
             user.password_hash if user else self._dummy_hash, password
         )
         if user is None or not matches:
+            if user is not None:
+                async with self.db.transaction() as session:
+                    record_audit(
+                        session,
+                        account_id=user.id,
+                        action=audit.LOGIN_FAILED,
+                        occurred_at=self.clock.now(),
+                        client_address=client_address,
+                    )
             raise ProblemError("invalid-credentials", "Check the number and the password.")
         if user.phone_verified_at is None:
             raise ProblemError("phone-not-verified", "Enter the code we texted you.")
@@ -403,6 +420,7 @@ class IdentityService:
         user_agent: str,
         client_address: str,
         session: AsyncSession | None = None,
+        audit_action: str = audit.LOGIN,
     ) -> IssuedSession:
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
@@ -419,13 +437,24 @@ class IdentityService:
             last_seen_at=now,
             expires_at=expires_at,
         )
+
+        async def write(into: AsyncSession) -> None:
+            into.add(row)
+            self._record(into, events.LoggedIn(user_id=user_id, session_id=row.id, kind=kind))
+            record_audit(
+                into,
+                account_id=user_id,
+                action=audit_action,
+                occurred_at=now,
+                client_address=client_address[:64],
+                detail={"device": row.device_name, "kind": kind, "session_id": str(row.id)},
+            )
+
         if session is None:
             async with self.db.transaction() as own:
-                own.add(row)
-                self._record(own, events.LoggedIn(user_id=user_id, session_id=row.id, kind=kind))
+                await write(own)
         else:
-            session.add(row)
-            self._record(session, events.LoggedIn(user_id=user_id, session_id=row.id, kind=kind))
+            await write(session)
         return IssuedSession(token=token, session_id=row.id, user_id=user_id, expires_at=expires_at)
 
     async def authenticate(self, token: str) -> Principal | None:
@@ -469,7 +498,9 @@ class IdentityService:
                 for r in rows
             ]
 
-    async def revoke_device(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+    async def revoke_device(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, *, logging_out: bool = False
+    ) -> None:
         async with self.db.transaction() as session:
             revoked = await session.execute(
                 update(DeviceSession)
@@ -483,6 +514,13 @@ class IdentityService:
             if revoked.rowcount != 1:  # type: ignore[attr-defined]
                 raise ProblemError("device-not-found", "It may have been logged out already.")
             self._record(session, events.SessionRevoked(user_id=user_id, session_id=session_id))
+            record_audit(
+                session,
+                account_id=user_id,
+                action=audit.LOGOUT if logging_out else audit.DEVICE_REVOKED,
+                occurred_at=self.clock.now(),
+                detail={"session_id": str(session_id)},
+            )
 
     # -- QR web login ----------------------------------------------------------------------
 
@@ -598,6 +636,7 @@ class IdentityService:
                 user_agent=user_agent,
                 client_address=client_address,
                 session=session,
+                audit_action=audit.QR_LOGIN,
             )
             ticket.session_id = issued.session_id
             return QrClaim("consumed", issued)
@@ -624,6 +663,7 @@ class IdentityService:
             user.locale,
             user.avatar_id,
             user.created_at,
+            user.time_zone,
         )
 
     async def own_profile(self, user_id: uuid.UUID) -> OwnProfile:
@@ -637,6 +677,7 @@ class IdentityService:
         display_name: str | None = None,
         region: str | None = None,
         locale: str | None = None,
+        time_zone: str | None = None,
     ) -> OwnProfile:
         if region is not None and not _is_region(region):
             raise ProblemError("invalid-region", "Use a two-letter ISO 3166 region code.")
@@ -645,6 +686,10 @@ class IdentityService:
                 "invalid-locale",
                 "Choose one of: %(locales)s",
                 params={"locales": ", ".join(SUPPORTED)},
+            )
+        if time_zone is not None and not is_time_zone(time_zone):
+            raise ProblemError(
+                "invalid-time-zone", "Use an IANA time zone name, such as Europe/Rome."
             )
         async with self.db.transaction() as session:
             user = await self._user(session, user_id)
@@ -658,6 +703,9 @@ class IdentityService:
             if locale is not None:
                 user.locale = locale
                 changed.append("locale")
+            if time_zone is not None:
+                user.time_zone = time_zone
+                changed.append("time_zone")
             if changed:
                 self._record(session, events.ProfileChanged(user_id=user_id, fields=tuple(changed)))
             return self._own(user)
@@ -679,6 +727,13 @@ class IdentityService:
                     )
                 user.omo_id, user.omo_id_changed_at = omo_id, now
                 self._record(session, events.ProfileChanged(user_id=user_id, fields=("omo_id",)))
+                record_audit(
+                    session,
+                    account_id=user_id,
+                    action=audit.OMO_ID_CHANGED,
+                    occurred_at=now,
+                    detail={"omo_id": omo_id},
+                )
                 await session.flush()
                 return self._own(user)
         except IntegrityError as error:
@@ -758,6 +813,12 @@ class IdentityService:
         async with self.db.sessions() as session:
             rows = await session.scalars(select(User).where(User.id.in_(user_ids)))
             return {user.id: _public(user) for user in rows}
+
+    async def audit_trail(
+        self, user_id: uuid.UUID, *, limit: int, before: uuid.UUID | None
+    ) -> list[AuditRecord]:
+        async with self.db.sessions() as session:
+            return await audit.audit_trail(session, user_id, limit=limit, before=before)
 
     # -- pseudonymous ids ------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ import importlib
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import omo.core.events  # noqa: F401  (registers the outbox tables)
+import omo.core.audit
+import omo.core.events  # noqa: F401  (registers the kernel's tables: outbox, audit log)
 from omo.contexts import CONTEXTS
 from omo.core.db import Base, make_engine
 

@@ -29,14 +29,16 @@ function formValues(form) {
   return values;
 }
 
-// A changed language needs the page rendered again by the server in that language.
-function changedField(form, name) {
-  const field = name && form.elements.namedItem(name);
-  if (!field) return false;
-  if (field instanceof HTMLSelectElement) {
-    return [...field.options].some((option) => option.selected !== option.defaultSelected);
-  }
-  return field.value !== field.defaultValue;
+// A changed language or time zone needs the page rendered again by the server.
+function changedField(form, names) {
+  return (names || "").split(/\s+/).filter(Boolean).some((name) => {
+    const field = form.elements.namedItem(name);
+    if (!field) return false;
+    if (field instanceof HTMLSelectElement) {
+      return [...field.options].some((option) => option.selected !== option.defaultSelected);
+    }
+    return field.value !== field.defaultValue;
+  });
 }
 
 function fillTemplate(template, values) {
@@ -111,11 +113,15 @@ function enhanceLogout() {
   }
 }
 
+// Choosing in the list changes nothing until the button is pressed (WCAG 3.2.2 On Input):
+// arrow keys move through the languages without reloading the page at each step. Without
+// scripts the form still works: it asks for the page again with ?lang=.
 function enhanceLanguageSwitcher() {
   const form = document.querySelector("[data-language-switcher]");
   if (!form) return;
   const select = form.querySelector("select");
-  select.addEventListener("change", () => {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
     document.cookie = `omo_lang=${encodeURIComponent(select.value)}; path=/; max-age=31536000; SameSite=Lax`;
     window.location.reload();
   });

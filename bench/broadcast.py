@@ -1,0 +1,195 @@
+"""Broadcast: time to accept a broadcast at 1k, 100k and 1M followers, and the push rate.
+
+    python bench/broadcast.py [--sizes 1000,100000,1000000] [--connected 10000] [--runs 7]
+                              [--database-url postgresql+asyncpg://...]
+
+Creates a fresh database (SQLite in a temporary directory unless --database-url is given),
+one brand with one account per audience size, and synthetic followers written in bulk (as
+the benchmark's setup, not through the API). Then, for each size, times `broadcast()` — the
+whole accepted path: quota row, broadcast row, outbox event, commit — without the realtime
+push, which runs after acceptance. The bare limit in the same run is one INSERT + commit
+of a comparable row. Accepting must stay flat from 1k to 1M: broadcasts are stored once and
+read by reference, never copied per follower.
+
+Push rate: `connected` followers subscribed on the in-process broker, one broadcast pushed to
+all of them; compared with the bare broker publishing the same frame to the same channels.
+
+Prints one JSON line: {"bench": "broadcast", "figures": {...}, "ratios": {...}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, text
+
+from omo import migrations
+from omo.accounts.models import Follow
+from omo.accounts.service import AccountService, ThreadItem
+from omo.app import create_app
+from omo.core.clock import SystemClock
+from omo.core.config import Settings
+from omo.core.ids import new_id
+from omo.messaging.service import user_channel
+
+BATCH = 20_000
+
+
+async def add_followers(service: AccountService, account_id: uuid.UUID, count: int) -> None:
+    now = SystemClock().now()
+    for start in range(0, count, BATCH):
+        # one transaction per batch: the write lock is released between them
+        async with service.db.engine.begin() as connection:
+            rows = [
+                {
+                    "account_id": account_id,
+                    "user_id": new_id(),
+                    "openid": f"o{account_id.hex[:6]}{n:09d}",
+                    "following": True,
+                    "followed_at": now,
+                    "scene": "",
+                    "last_interaction_at": now,
+                }
+                for n in range(start, min(count, start + BATCH))
+            ]
+            await connection.execute(insert(Follow), rows)
+
+
+async def bare_insert_ms(service: AccountService, runs: int) -> float:
+    async with service.db.engine.begin() as connection:
+        await connection.execute(
+            text("CREATE TABLE IF NOT EXISTS bench_bare (id VARCHAR(36) PRIMARY KEY, b TEXT)")
+        )
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        async with service.db.transaction() as session:
+            await session.execute(
+                text("INSERT INTO bench_bare (id, b) VALUES (:id, :b)"),
+                {"id": str(uuid.uuid4()), "b": '{"text": "Sale!"}'},
+            )
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+async def accept_ms(service: AccountService, account_id: uuid.UUID, runs: int) -> float:
+    await service.set_quota(account_id, runs + 1)
+    samples = []
+    for n in range(runs):
+        started = time.perf_counter()
+        await service.broadcast(account_id, {"text": f"Sale {n}!"}, push=False)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+async def push_rate(
+    service: AccountService, account_id: uuid.UUID, connected: int
+) -> dict[str, float]:
+    async with service.db.sessions() as session:
+        users = list(
+            (
+                await session.scalars(
+                    text("SELECT user_id FROM accounts_follows WHERE account_id = :a").bindparams(
+                        a=account_id.hex if service.db.is_sqlite else account_id
+                    )
+                )
+            ).all()
+        )
+    user_ids = [u if isinstance(u, uuid.UUID) else uuid.UUID(str(u)) for u in users]
+    broker = service.broker
+    subscriptions = [broker.subscribe(user_channel(u)) for u in user_ids]
+    for sub in subscriptions:
+        await sub.open()
+    item = ThreadItem(new_id(), "out", True, {"text": "Now!"}, SystemClock().now())
+    started = time.perf_counter()
+    await service._push_broadcast(account_id, None, item)
+    omo_seconds = time.perf_counter() - started
+    delivered = sum(sub.pending for sub in subscriptions)
+    frame = {"type": "account-message", "body": {"text": "Now!"}}
+    started = time.perf_counter()
+    await asyncio.gather(*(broker.publish(user_channel(u), frame) for u in user_ids))
+    bare_seconds = time.perf_counter() - started
+    for sub in subscriptions:
+        await sub.close()
+    return {
+        "push_deliveries_per_s": round(delivered / omo_seconds),
+        "bare_broker_deliveries_per_s": round(len(user_ids) / bare_seconds),
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="omo-bench-broadcast-"))
+    url = args.database_url or f"sqlite+aiosqlite:///{folder / 'omo.sqlite3'}"
+    migrations.upgrade(url)
+    settings = Settings(data_dir=folder, database_url=url, redis_url=None, secret_key="bench")  # type: ignore[call-arg]
+    app = create_app(settings)
+    figures: dict[str, Any] = {"backend": "sqlite" if url.startswith("sqlite") else "postgresql"}
+    async with app.router.lifespan_context(app):
+        service: AccountService = app.state.accounts
+        owner = await app.state.identity.ensure_person(
+            "+393400000001", "bench password 2026", "Bench"
+        )
+        org = await service.create_organisation(owner, "Bench brand")
+        for size in args.sizes:
+            created = await service.create_account(
+                owner, org.id, kind="subscription", name=f"B{size}"
+            )
+            account_id = created.account.id
+            started = time.perf_counter()
+            await add_followers(service, account_id, size)
+            print(
+                f"{size} followers set up in {time.perf_counter() - started:.1f}s", file=sys.stderr
+            )
+            await bare_insert_ms(service, 3)  # let the database settle after the bulk load
+            figures[f"accept_ms_{label(size)}"] = round(
+                await accept_ms(service, account_id, args.runs), 3
+            )
+            # the bare limit measured right beside it, so ratios hold on a noisy machine
+            figures[f"bare_insert_ms_{label(size)}"] = round(
+                await bare_insert_ms(service, args.runs), 3
+            )
+        pushed = await service.create_account(owner, org.id, kind="subscription", name="Push")
+        await add_followers(service, pushed.account.id, args.connected)
+        figures |= await push_rate(service, pushed.account.id, args.connected)
+        figures["connected"] = args.connected
+    smallest, largest = label(min(args.sizes)), label(max(args.sizes))
+    ratios: dict[str, float] = {
+        f"accept_{largest}_over_{smallest}": round(
+            figures[f"accept_ms_{largest}"] / figures[f"accept_ms_{smallest}"], 2
+        ),
+    }
+    for size in args.sizes:
+        name = label(size)
+        ratios[f"accept_{name}_over_bare_insert"] = round(
+            figures[f"accept_ms_{name}"] / figures[f"bare_insert_ms_{name}"], 2
+        )
+    ratios |= {
+        "push_over_bare_broker": round(
+            figures["push_deliveries_per_s"] / figures["bare_broker_deliveries_per_s"], 2
+        ),
+    }
+    return {"bench": "broadcast", "figures": figures, "ratios": ratios}
+
+
+def label(size: int) -> str:
+    return f"{size // 1_000_000}M" if size >= 1_000_000 else f"{size // 1000}k"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", type=lambda v: [int(s) for s in v.split(",")], default=[1000, 100_000, 1_000_000]
+    )
+    parser.add_argument("--connected", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--database-url", default="")
+    print(json.dumps(asyncio.run(main(parser.parse_args()))))

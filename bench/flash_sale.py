@@ -1,0 +1,178 @@
+"""A flash sale over HTTP: N units, many concurrent buyers, never oversold.
+
+    python bench/flash_sale.py [--units 200] [--buyers 20000] [--processes 4] [--database-url URL]
+
+Every buyer is a logged-in person; load processes fire all reservations at once
+(POST /api/v1/coupons/flash-sales/{id}/reservations), then each buyer who holds a unit pays
+for it (POST /api/v1/pay/flash/reservations/{id}/pay). Checks: exactly `units` reserved and
+paid, 0 oversold. Claims/s counts every reservation answer (won or sold out). Bare limit: the
+same conditional stock update and reservation insert as plain SQL from one Python process.
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import sqlite3
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from payments_setup import Server, auth, fund, make_settings, percentile, seed
+
+from omo.app import create_app
+from omo.core.money import Money
+
+
+async def create_sale(settings: Any, merchant_id: str, units: int) -> str:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        sale = await app.state.coupons.create_sale(
+            merchant=merchant_id,
+            store=None,
+            product="Limited bag",
+            price=Money.of("12.00", "EUR"),
+            stock=units,
+            starts_at=datetime.now(UTC) - timedelta(seconds=1),
+            hold_seconds=600,
+            per_user_limit=1,
+        )
+        return str(sale.id)
+
+
+async def _reserve_all(url: str, sale_id: str, tokens: list[str]) -> dict[str, Any]:
+    latencies: list[float] = []
+    won: list[tuple[str, str]] = []
+    refused = 0
+    limits = httpx.Limits(max_connections=256)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+
+        async def buyer(token: str) -> None:
+            nonlocal refused
+            started = time.perf_counter()
+            response = await client.post(
+                f"/api/v1/coupons/flash-sales/{sale_id}/reservations", headers=auth(token)
+            )
+            latencies.append(time.perf_counter() - started)
+            if response.status_code == 201:
+                won.append((token, response.json()["id"]))
+            else:
+                assert response.json()["type"] == "/problems/flash-sale-sold-out", response.text
+                refused += 1
+
+        await asyncio.gather(*(buyer(token) for token in tokens))
+    return {"latencies": latencies, "won": won, "refused": refused}
+
+
+def _load_process(url: str, sale_id: str, tokens: list[str], start: Any, queue: Any) -> None:
+    start.wait()
+    queue.put(asyncio.run(_reserve_all(url, sale_id, tokens)))
+
+
+async def _pay_all(url: str, won: list[tuple[str, str]]) -> int:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        async def pay(token: str, reservation: str) -> bool:
+            response = await client.post(
+                f"/api/v1/pay/flash/reservations/{reservation}/pay", json={}, headers=auth(token)
+            )
+            return response.status_code == 200
+
+        return sum(await asyncio.gather(*(pay(t, r) for t, r in won)))
+
+
+def bare_sqlite(path: str, buyers: int, units: int) -> float:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(
+        "CREATE TABLE bare_sale (id INTEGER PRIMARY KEY, stock INT, taken INT);"
+        "CREATE TABLE bare_reservation (id TEXT PRIMARY KEY, user_id TEXT, status TEXT);"
+    )
+    db.execute("INSERT INTO bare_sale VALUES (1, ?, 0)", (units,))
+    started = time.perf_counter()
+    for _ in range(buyers):
+        db.execute("BEGIN IMMEDIATE")
+        taken = db.execute(
+            "UPDATE bare_sale SET taken = taken + 1 WHERE id = 1 AND taken < stock"
+        ).rowcount
+        if taken:
+            db.execute(
+                "INSERT INTO bare_reservation VALUES (?, ?, 'held')", (uuid.uuid4().hex, "u")
+            )
+        db.execute("COMMIT")
+    return buyers / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--units", type=int, default=200)
+    parser.add_argument("--buyers", type=int, default=20_000)
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    settings = make_settings(args.database_url)
+    world = asyncio.run(seed(settings, args.buyers))
+    sale_id = asyncio.run(create_sale(settings, world.merchant_id, args.units))
+    server = Server(settings)
+    try:
+        context = multiprocessing.get_context("spawn")
+        start, queue = context.Event(), context.Queue()
+        shares = [world.customer_tokens[i :: args.processes] for i in range(args.processes)]
+        workers = [
+            context.Process(target=_load_process, args=(server.url, sale_id, share, start, queue))
+            for share in shares
+        ]
+        for worker in workers:
+            worker.start()
+        time.sleep(2)
+        began = time.perf_counter()
+        start.set()
+        results = [queue.get() for _ in workers]
+        elapsed = time.perf_counter() - began
+        for worker in workers:
+            worker.join()
+        won = [item for result in results for item in result["won"]]
+        latencies = [value for result in results for value in result["latencies"]]
+        ids = dict(zip(world.customer_tokens, world.customer_ids, strict=True))
+        asyncio.run(fund(settings, [ids[token] for token, _ in won], "100.00", "EUR"))
+        paid = asyncio.run(_pay_all(server.url, won))
+    finally:
+        server.stop()
+    claims_per_s = args.buyers / elapsed
+    # The bare limit runs on the SQLite file (or, with PostgreSQL, on a SQLite file beside it).
+    path = (
+        settings.resolved_database_url.split(":///", 1)[1]
+        if settings.is_sqlite
+        else str(settings.data_dir / "bare.sqlite3")
+    )
+    bare = bare_sqlite(path, args.buyers, args.units)
+    print(
+        json.dumps(
+            {
+                "bench": "flash-sale",
+                "figures": {
+                    "backend": "sqlite" if settings.is_sqlite else "postgresql",
+                    "units": args.units,
+                    "buyers": args.buyers,
+                    "reserved": len(won),
+                    "paid": paid,
+                    "oversold": max(0, len(won) - args.units),
+                    "claims_per_s": claims_per_s,
+                    "p50_ms": percentile(latencies, 0.5) * 1000,
+                    "p99_ms": percentile(latencies, 0.99) * 1000,
+                    "bare_claims_per_s": bare,
+                },
+                "ratios": {"omo_vs_bare": claims_per_s / bare},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

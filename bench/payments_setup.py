@@ -1,0 +1,139 @@
+"""Shared set-up of the payments and flash-sale benchmarks: people, a merchant, money, and a
+live `omo serve` process on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from argon2 import PasswordHasher
+
+from omo import migrations
+from omo.app import create_app
+from omo.core.config import Settings
+from omo.core.money import Money
+
+PASSWORD = "bench password 2026"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@dataclass
+class World:
+    settings: Settings
+    owner_token: str
+    merchant_id: str
+    customer_tokens: list[str]
+    customer_ids: list[str]
+
+
+def make_settings(database_url: str | None) -> Settings:
+    folder = Path(tempfile.mkdtemp(prefix="omo-bench-"))
+    return Settings(  # type: ignore[call-arg]
+        data_dir=folder, database_url=database_url, secret_key="bench-" + folder.name
+    )
+
+
+async def seed(settings: Settings, customers: int, fund: str = "100000.00") -> World:
+    """People log in through the identity service (a cheap password hash keeps 20,000 quick)."""
+    migrations.upgrade(settings.resolved_database_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        identity = app.state.identity
+        identity._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+        async def person(index: int) -> tuple[str, str]:
+            phone = f"+86139{index:08d}"
+            user_id = await identity.ensure_person(phone, PASSWORD, f"Buyer {index}")
+            issued = await identity.log_in(
+                phone,
+                PASSWORD,
+                device_name="bench",
+                kind="app",
+                user_agent="bench",
+                client_address=f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}",
+            )
+            return str(user_id), issued.token
+
+        owner_id, owner_token = await person(99_999_999)
+        merchant = await app.state.pay.create_merchant(
+            uuid.UUID(owner_id), f"bench-{os.getpid()}", "Bench"
+        )
+        people: list[tuple[str, str]] = []
+        for start in range(0, customers, 200):
+            batch = range(start, min(customers, start + 200))
+            people += await asyncio.gather(*(person(i) for i in batch))
+        return World(
+            settings,
+            owner_token,
+            str(merchant.id),
+            [token for _, token in people],
+            [user for user, _ in people],
+        )
+
+
+async def fund(settings: Settings, user_ids: list[str], amount: str, currency: str) -> None:
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        for user in user_ids:
+            await app.state.pay.top_up(
+                uuid.UUID(user), "bench-fund", f"BENCH-{user}", Money.of(amount, currency)
+            )
+
+
+class Server:
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "OMO_DATA_DIR": str(settings.data_dir),
+            "OMO_SECRET_KEY": settings.secret_key or "",
+            "OMO_PORT": str(self.port),
+            "OMO_LOG_LEVEL": "warning",
+        }
+        if settings.database_url:
+            env["OMO_DATABASE_URL"] = settings.database_url
+        self.log = settings.data_dir / "server.log"
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "omo.cli", "serve"], env=env, stdout=output, stderr=output
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start:\n" + self.log.read_text())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+def auth(token: str) -> dict[str, Any]:
+    return {"Authorization": f"Bearer {token}"}

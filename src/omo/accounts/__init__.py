@@ -1,0 +1,1 @@
+"""Brand official accounts: follow = consent, broadcasts, automation, developer API."""

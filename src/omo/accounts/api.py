@@ -1,0 +1,478 @@
+"""Official account routes: the native JSON API under /api/v1/accounts, the WeChat-compatible
+developer API under /cgi-bin (omo.accounts.wechat) and the profile page. Thin: parse, call the
+service, serialise."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import Response
+
+from omo.accounts import pages, wechat
+from omo.accounts.schemas import (
+    AccountOut,
+    AccountRequest,
+    AccountUpdate,
+    AutomationOut,
+    AutomationRequest,
+    BrandMessageRequest,
+    BroadcastRequest,
+    CreatedAccountOut,
+    DeliveryOut,
+    FollowerOut,
+    FollowersOut,
+    FollowRequest,
+    ManagedAccountOut,
+    MemberOut,
+    MemberRequest,
+    MenuClickOut,
+    MenuClickRequest,
+    MenuOut,
+    MenuRequest,
+    MessageRequest,
+    OrganisationOut,
+    OrganisationRequest,
+    ProfileOut,
+    QrOut,
+    QuotaOut,
+    ScanRequest,
+    SecretOut,
+    TaggingRequest,
+    TagOut,
+    TagRequest,
+    ThreadItemOut,
+    WebhookRequest,
+)
+from omo.accounts.service import (
+    EVERYONE,
+    MANAGERS,
+    AccountService,
+    AccountView,
+    Automation,
+    OrganisationView,
+    ThreadItem,
+)
+from omo.accounts.webhook import WebhookWorker, check_url
+from omo.core.access import Access, access
+from omo.core.auth import CurrentPrincipal, MaybePrincipal
+
+router = APIRouter()  # what the app mounts: the three below
+native = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
+
+PERSON = access(Access.PERSON)
+ANYONE = access(Access.ANONYMOUS)
+ORG_MEMBER = access(
+    Access.BRAND_MEMBER, resource="accounts.organisation", roles=("owner", "admin", "agent")
+)
+ORG_MANAGER = access(Access.BRAND_MEMBER, resource="accounts.organisation", roles=MANAGERS)
+SERVE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=EVERYONE)
+MANAGE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=MANAGERS)
+
+
+def account_service(request: Request) -> AccountService:
+    service: AccountService = request.app.state.accounts
+    return service
+
+
+Accounts = Annotated[AccountService, Depends(account_service)]
+
+
+async def start(app: FastAPI) -> None:
+    service = AccountService(app.state.db, app.state.clock, app.state.identity, app.state.broker)
+    app.state.accounts = service
+    app.state.accounts_webhooks = WebhookWorker(service, app.state.db)
+    app.state.accounts_webhooks.start()
+
+
+async def stop(app: FastAPI) -> None:
+    await app.state.accounts_webhooks.stop()
+    await app.state.accounts.stop()
+
+
+async def _serving(
+    account_id: uuid.UUID, principal: CurrentPrincipal, service: Accounts
+) -> uuid.UUID:
+    """Any member of the account's brand; others get 404 before the body is even read."""
+    await service.managed(principal.user_id, account_id)
+    return account_id
+
+
+async def _managing(
+    account_id: uuid.UUID, principal: CurrentPrincipal, service: Accounts
+) -> uuid.UUID:
+    """An owner or admin of the account's brand."""
+    await service.managed(principal.user_id, account_id, MANAGERS)
+    return account_id
+
+
+async def _org_member(
+    organisation_id: uuid.UUID, principal: CurrentPrincipal, service: Accounts
+) -> uuid.UUID:
+    await service.require_member(principal.user_id, organisation_id)
+    return organisation_id
+
+
+async def _org_manager(
+    organisation_id: uuid.UUID, principal: CurrentPrincipal, service: Accounts
+) -> uuid.UUID:
+    await service.require_member(principal.user_id, organisation_id, MANAGERS)
+    return organisation_id
+
+
+Serving = Annotated[uuid.UUID, Depends(_serving)]
+Managing = Annotated[uuid.UUID, Depends(_managing)]
+OrgMember = Annotated[uuid.UUID, Depends(_org_member)]
+OrgManager = Annotated[uuid.UUID, Depends(_org_manager)]
+
+
+def _org(view: OrganisationView) -> OrganisationOut:
+    return OrganisationOut(
+        id=view.id,
+        name=view.name,
+        role=view.role,
+        members=[MemberOut(omo_id=o, role=r) for o, r in view.members],
+    )
+
+
+def _account(view: AccountView) -> AccountOut:
+    return AccountOut(
+        id=view.id,
+        organisation_id=view.organisation_id,
+        kind=view.kind,
+        name=view.name,
+        description=view.description,
+        avatar_url=view.avatar_url,
+        verified=view.verified,
+        followers=view.followers,
+        menu=view.menu,
+    )
+
+
+def _managed(view: AccountView) -> ManagedAccountOut:
+    return ManagedAccountOut(**_account(view).model_dump(), app_id=view.app_id)
+
+
+def _item(item: ThreadItem) -> ThreadItemOut:
+    return ThreadItemOut(
+        id=item.id,
+        direction=item.direction,  # type: ignore[arg-type]
+        broadcast=item.broadcast,
+        body=item.body,
+        created_at=item.created_at,
+    )
+
+
+# -- organisations ---------------------------------------------------------------------------
+
+
+@native.post(
+    "/organisations", response_model=OrganisationOut, status_code=201, openapi_extra=PERSON
+)
+async def create_organisation(
+    body: OrganisationRequest, principal: CurrentPrincipal, service: Accounts
+) -> OrganisationOut:
+    return _org(await service.create_organisation(principal.user_id, body.name))
+
+
+@native.get(
+    "/organisations/{organisation_id}", response_model=OrganisationOut, openapi_extra=ORG_MEMBER
+)
+async def organisation(
+    organisation_id: OrgMember, principal: CurrentPrincipal, service: Accounts
+) -> OrganisationOut:
+    return _org(await service.organisation(principal.user_id, organisation_id))
+
+
+@native.put(
+    "/organisations/{organisation_id}/members",
+    response_model=OrganisationOut,
+    openapi_extra=ORG_MANAGER,
+)
+async def set_member(
+    organisation_id: OrgManager, body: MemberRequest, principal: CurrentPrincipal, service: Accounts
+) -> OrganisationOut:
+    return _org(
+        await service.set_member(principal.user_id, organisation_id, body.omo_id, body.role)
+    )
+
+
+@native.post(
+    "/organisations/{organisation_id}/accounts",
+    response_model=CreatedAccountOut,
+    status_code=201,
+    openapi_extra=ORG_MANAGER,
+)
+async def create_account(
+    organisation_id: OrgManager,
+    body: AccountRequest,
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> CreatedAccountOut:
+    created = await service.create_account(
+        principal.user_id,
+        organisation_id,
+        kind=body.kind,
+        name=body.name,
+        description=body.description,
+        avatar_url=body.avatar_url,
+    )
+    return CreatedAccountOut(
+        **_managed(created.account).model_dump(), app_secret=created.app_secret
+    )
+
+
+@native.get(
+    "/organisations/{organisation_id}/accounts",
+    response_model=list[ManagedAccountOut],
+    openapi_extra=ORG_MEMBER,
+)
+async def organisation_accounts(
+    organisation_id: OrgMember, principal: CurrentPrincipal, service: Accounts
+) -> list[ManagedAccountOut]:
+    views = await service.accounts_of_organisation(principal.user_id, organisation_id)
+    return [_managed(v) for v in views]
+
+
+# -- the follower's side ---------------------------------------------------------------------
+
+
+@native.get("/following", response_model=list[AccountOut], openapi_extra=PERSON)
+async def following(principal: CurrentPrincipal, service: Accounts) -> list[AccountOut]:
+    return [_account(v) for v in await service.following(principal.user_id)]
+
+
+@native.get("/{account_id}", response_model=ProfileOut, openapi_extra=ANYONE)
+async def profile(
+    account_id: uuid.UUID, principal: MaybePrincipal, service: Accounts
+) -> ProfileOut:
+    view = await service.account(account_id)
+    follows = bool(principal) and await service.is_following(
+        principal.user_id if principal else uuid.UUID(int=0), account_id
+    )
+    return ProfileOut(**_account(view).model_dump(), following=follows)
+
+
+@native.put("/{account_id}/follow", status_code=204, openapi_extra=PERSON)
+async def follow(
+    account_id: uuid.UUID, body: FollowRequest, principal: CurrentPrincipal, service: Accounts
+) -> Response:
+    await service.follow(principal.user_id, account_id, scene=body.scene)
+    return Response(status_code=204)
+
+
+@native.delete("/{account_id}/follow", status_code=204, openapi_extra=PERSON)
+async def unfollow(
+    account_id: uuid.UUID, principal: CurrentPrincipal, service: Accounts
+) -> Response:
+    await service.account(account_id)
+    await service.unfollow(principal.user_id, account_id)
+    return Response(status_code=204)
+
+
+@native.post("/{account_id}/scans", status_code=204, openapi_extra=PERSON)
+async def scan(
+    account_id: uuid.UUID, body: ScanRequest, principal: CurrentPrincipal, service: Accounts
+) -> Response:
+    """Scanning the account's QR code: follows (with the scene) or, if following, a SCAN event."""
+    await service.follow(principal.user_id, account_id, scene=body.scene, by_scan=True)
+    return Response(status_code=204)
+
+
+@native.get("/{account_id}/messages", response_model=list[ThreadItemOut], openapi_extra=PERSON)
+async def conversation(
+    account_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    service: Accounts,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[ThreadItemOut]:
+    return [_item(i) for i in await service.conversation(principal.user_id, account_id, limit)]
+
+
+@native.post(
+    "/{account_id}/messages",
+    response_model=list[ThreadItemOut],
+    status_code=201,
+    openapi_extra=PERSON,
+)
+async def send(
+    account_id: uuid.UUID, body: MessageRequest, principal: CurrentPrincipal, service: Accounts
+) -> list[ThreadItemOut]:
+    items = await service.user_send(principal.user_id, account_id, body.body())
+    return [_item(i) for i in items]
+
+
+@native.post("/{account_id}/menu-clicks", response_model=MenuClickOut, openapi_extra=PERSON)
+async def menu_click(
+    account_id: uuid.UUID, body: MenuClickRequest, principal: CurrentPrincipal, service: Accounts
+) -> MenuClickOut:
+    return MenuClickOut(open_url=await service.menu_click(principal.user_id, account_id, body.key))
+
+
+# -- the brand's side --------------------------------------------------------------------------
+
+
+@native.get("/manage/{account_id}", response_model=ManagedAccountOut, openapi_extra=SERVE)
+async def managed_account(account_id: Serving, service: Accounts) -> ManagedAccountOut:
+    return _managed(await service.account(account_id))
+
+
+@native.patch("/manage/{account_id}", response_model=ManagedAccountOut, openapi_extra=MANAGE)
+async def update_account(
+    account_id: Managing, body: AccountUpdate, service: Accounts
+) -> ManagedAccountOut:
+    view = await service.update_profile(
+        account_id, name=body.name, description=body.description, avatar_url=body.avatar_url
+    )
+    return _managed(view)
+
+
+@native.post("/manage/{account_id}/secret", response_model=SecretOut, openapi_extra=MANAGE)
+async def reset_secret(account_id: Managing, service: Accounts) -> SecretOut:
+    view = await service.account(account_id)
+    return SecretOut(app_id=view.app_id, app_secret=await service.reset_secret(account_id))
+
+
+@native.get("/manage/{account_id}/followers", response_model=FollowersOut, openapi_extra=SERVE)
+async def followers(
+    account_id: Serving,
+    service: Accounts,
+    after: Annotated[str, Query(max_length=64)] = "",
+    count: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> FollowersOut:
+    total, openids = await service.followers(account_id, after_openid=after, count=count)
+    return FollowersOut(total=total, openids=openids, next_openid=openids[-1] if openids else "")
+
+
+@native.get(
+    "/manage/{account_id}/followers/{openid}", response_model=FollowerOut, openapi_extra=SERVE
+)
+async def follower(account_id: Serving, openid: str, service: Accounts) -> FollowerOut:
+    view = await service.follower(account_id, openid)
+    return FollowerOut(
+        openid=view.openid,
+        unionid=view.unionid,
+        nickname=view.nickname,
+        avatar_url=f"/api/v1/identity/avatars/{view.avatar_id}" if view.avatar_id else None,
+        followed_at=view.followed_at,
+        scene=view.scene,
+        tag_ids=view.tag_ids,
+        last_interaction_at=view.last_interaction_at,
+    )
+
+
+@native.post(
+    "/manage/{account_id}/messages",
+    response_model=ThreadItemOut,
+    status_code=201,
+    openapi_extra=SERVE,
+)
+async def brand_send(
+    account_id: Serving, body: BrandMessageRequest, service: Accounts
+) -> ThreadItemOut:
+    return _item(await service.brand_send(account_id, body.openid, body.body()))
+
+
+@native.post(
+    "/manage/{account_id}/broadcasts",
+    response_model=ThreadItemOut,
+    status_code=201,
+    openapi_extra=MANAGE,
+)
+async def broadcast(
+    account_id: Managing, body: BroadcastRequest, service: Accounts
+) -> ThreadItemOut:
+    return _item(await service.broadcast(account_id, body.body(), tag_id=body.tag_id))
+
+
+@native.get("/manage/{account_id}/quota", response_model=QuotaOut, openapi_extra=SERVE)
+async def quota(account_id: Serving, service: Accounts) -> QuotaOut:
+    view = await service.quota(account_id)
+    return QuotaOut(period=view.period, used=view.used, allowed=view.allowed)
+
+
+@native.put("/manage/{account_id}/menu", response_model=MenuOut, openapi_extra=MANAGE)
+async def set_menu(account_id: Managing, body: MenuRequest, service: Accounts) -> MenuOut:
+    buttons = [b.model_dump(exclude_none=True) for b in body.button]
+    return MenuOut(button=await service.set_menu(account_id, buttons))
+
+
+@native.put("/manage/{account_id}/automation", response_model=AutomationOut, openapi_extra=MANAGE)
+async def set_automation(
+    account_id: Managing, body: AutomationRequest, service: Accounts
+) -> AutomationOut:
+    view = await service.set_automation(
+        account_id,
+        Automation(
+            body.welcome, body.default_reply, [(r.match, r.keyword, r.reply) for r in body.rules]
+        ),
+    )
+    return AutomationOut(
+        welcome=view.welcome,
+        default_reply=view.default_reply,
+        rules=[{"match": m, "keyword": k, "reply": r} for m, k, r in view.rules],
+    )
+
+
+@native.get("/manage/{account_id}/tags", response_model=list[TagOut], openapi_extra=SERVE)
+async def tags(account_id: Serving, service: Accounts) -> list[TagOut]:
+    return [TagOut(id=i, name=n, count=c) for i, n, c in await service.tags(account_id)]
+
+
+@native.post(
+    "/manage/{account_id}/tags", response_model=TagOut, status_code=201, openapi_extra=MANAGE
+)
+async def create_tag(account_id: Managing, body: TagRequest, service: Accounts) -> TagOut:
+    tag_id, name = await service.create_tag(account_id, body.name)
+    return TagOut(id=tag_id, name=name, count=0)
+
+
+@native.post("/manage/{account_id}/tagging", status_code=204, openapi_extra=SERVE)
+async def tag_followers(account_id: Serving, body: TaggingRequest, service: Accounts) -> Response:
+    await service.tag_followers(account_id, body.tag_id, body.openids, remove=body.remove)
+    return Response(status_code=204)
+
+
+@native.get("/manage/{account_id}/qr", response_model=QrOut, openapi_extra=SERVE)
+async def qr(
+    account_id: Serving,
+    request: Request,
+    service: Accounts,
+    scene: Annotated[str, Query(max_length=64)] = "",
+) -> QrOut:
+    base = request.app.state.settings.public_url or str(request.base_url)
+    url, svg = service.qr_payload(base, await service.account(account_id), scene)
+    return QrOut(url=url, svg=svg)
+
+
+@native.put("/manage/{account_id}/webhook", status_code=204, openapi_extra=MANAGE)
+async def set_webhook(account_id: Managing, body: WebhookRequest, service: Accounts) -> Response:
+    """Point the account's events at the brand's server, after the echostr URL check."""
+    if body.url:
+        await check_url(body.url, body.token)
+    await service.set_webhook(account_id, body.url, body.token)
+    return Response(status_code=204)
+
+
+@native.get(
+    "/manage/{account_id}/webhook/deliveries",
+    response_model=list[DeliveryOut],
+    openapi_extra=SERVE,
+)
+async def deliveries(account_id: Serving, service: Accounts) -> list[DeliveryOut]:
+    return [
+        DeliveryOut(
+            event_id=d.event_id,
+            status=d.status,
+            attempts=d.attempts,
+            last_error=d.last_error,
+            updated_at=d.updated_at,
+        )
+        for d in await service.deliveries(account_id)
+    ]
+
+
+router.include_router(native)
+router.include_router(wechat.router)
+router.include_router(pages.router)

@@ -1,0 +1,64 @@
+"""The account's profile page: name, avatar, description, verified badge, follow/unfollow and,
+for a follower, the conversation with the account."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from omo.accounts.service import AccountService
+from omo.core.access import Access, access
+from omo.core.auth import SESSION_COOKIE, Principal
+from omo.core.errors import ProblemError
+from omo.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _principal(request: Request) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    principal: Principal | None = await request.app.state.identity.authenticate(token)
+    if principal and principal.locale:
+        request.state.locale = principal.locale
+    return principal
+
+
+@router.api_route(
+    "/accounts/{account_id}",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    openapi_extra=access(Access.ANONYMOUS),
+)
+async def account_page(
+    request: Request,
+    account_id: uuid.UUID,
+    scene: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    service: AccountService = request.app.state.accounts
+    try:
+        account = await service.account(account_id)
+    except ProblemError:
+        return render(request, "account.html", status=404, account=None)
+    principal = await _principal(request)
+    following = bool(principal) and await service.is_following(
+        principal.user_id if principal else uuid.UUID(int=0), account_id
+    )
+    thread = (
+        await service.conversation(principal.user_id, account_id, 50)
+        if principal and following
+        else []
+    )
+    return render(
+        request,
+        "account.html",
+        account=account,
+        signed_in=principal is not None,
+        following=following,
+        thread=thread,
+        scene=scene,
+    )

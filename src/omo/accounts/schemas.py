@@ -1,0 +1,229 @@
+"""The official accounts context's public HTTP contract (native JSON API under /api/v1)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from omo.core.schemas import RequestModel
+
+NAME = Field(min_length=1, max_length=64)
+
+
+class OrganisationRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class MemberOut(BaseModel):
+    omo_id: str
+    role: str
+
+
+class OrganisationOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    role: str
+    members: list[MemberOut]
+
+
+class MemberRequest(RequestModel):
+    omo_id: str = Field(min_length=1, max_length=40)
+    role: Literal["owner", "admin", "agent"]
+
+
+class AccountRequest(RequestModel):
+    kind: Literal["subscription", "service"]
+    name: str = NAME
+    description: str = Field(default="", max_length=500)
+    avatar_url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+)?$")
+
+
+class AccountUpdate(RequestModel):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=500)
+    avatar_url: str | None = Field(default=None, max_length=2048, pattern=r"^(https?://\S+)?$")
+
+
+class AccountOut(BaseModel):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    kind: str
+    name: str
+    description: str
+    avatar_url: str
+    verified: bool
+    followers: int
+    menu: list[dict[str, Any]]
+
+
+class ManagedAccountOut(AccountOut):
+    app_id: str
+
+
+class CreatedAccountOut(ManagedAccountOut):
+    app_secret: str = Field(description="Shown once; store it on the brand's server.")
+
+
+class ProfileOut(AccountOut):
+    following: bool
+
+
+class FollowRequest(RequestModel):
+    scene: str = Field(default="", max_length=64)
+
+
+class ScanRequest(RequestModel):
+    scene: str = Field(default="", max_length=64)
+
+
+class CardIn(RequestModel):
+    type: Literal["article", "image", "voice", "video", "coupon", "miniprogram"]
+    title: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=500)
+    url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+|/\S*)?$")
+
+
+class MessageRequest(RequestModel):
+    text: str | None = Field(default=None, min_length=1, max_length=4000)
+    card: CardIn | None = None
+
+    def body(self) -> dict[str, Any]:
+        if self.card is not None:
+            return {"card": self.card.model_dump()} | (
+                {"text": self.text} if self.text is not None else {}
+            )
+        return {"text": self.text} if self.text is not None else {}
+
+
+class BrandMessageRequest(MessageRequest):
+    openid: str = Field(min_length=1, max_length=64)
+
+
+class BroadcastRequest(MessageRequest):
+    tag_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class ThreadItemOut(BaseModel):
+    id: uuid.UUID
+    direction: Literal["in", "out"]
+    broadcast: bool
+    body: dict[str, Any]
+    created_at: datetime
+
+
+class MenuClickRequest(RequestModel):
+    key: str = Field(min_length=1, max_length=2048)
+
+
+class MenuClickOut(BaseModel):
+    open_url: str
+
+
+class SubButton(RequestModel):
+    type: Literal["click", "view", "miniprogram"]
+    name: str = Field(min_length=1, max_length=60)
+    key: str | None = Field(default=None, max_length=128)
+    url: str | None = Field(default=None, max_length=2048)
+    appid: str | None = Field(default=None, max_length=64)
+    pagepath: str | None = Field(default=None, max_length=256)
+
+
+class Button(RequestModel):
+    name: str = Field(min_length=1, max_length=60)
+    type: Literal["click", "view", "miniprogram"] | None = None
+    key: str | None = Field(default=None, max_length=128)
+    url: str | None = Field(default=None, max_length=2048)
+    appid: str | None = Field(default=None, max_length=64)
+    pagepath: str | None = Field(default=None, max_length=256)
+    sub_button: list[SubButton] = Field(default_factory=list)
+
+
+class MenuRequest(RequestModel):
+    button: list[Button]
+
+
+class MenuOut(BaseModel):
+    button: list[dict[str, Any]]
+
+
+class Rule(RequestModel):
+    match: Literal["exact", "contains"]
+    keyword: str = Field(min_length=1, max_length=100)
+    reply: str = Field(min_length=1, max_length=4000)
+
+
+class AutomationRequest(RequestModel):
+    welcome: str = Field(default="", max_length=4000)
+    default_reply: str = Field(default="", max_length=4000)
+    rules: list[Rule] = Field(default_factory=list, max_length=200)
+
+
+class AutomationOut(BaseModel):
+    welcome: str
+    default_reply: str
+    rules: list[dict[str, str]]
+
+
+class FollowerOut(BaseModel):
+    openid: str
+    unionid: str
+    nickname: str
+    avatar_url: str | None
+    followed_at: datetime
+    scene: str
+    tag_ids: list[int]
+    last_interaction_at: datetime
+
+
+class FollowersOut(BaseModel):
+    total: int
+    openids: list[str]
+    next_openid: str
+
+
+class TagRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=30)
+
+
+class TagOut(BaseModel):
+    id: int
+    name: str
+    count: int
+
+
+class TaggingRequest(RequestModel):
+    tag_id: int = Field(ge=1, le=2**31 - 1)
+    openids: list[str] = Field(min_length=1, max_length=50)
+    remove: bool = False
+
+
+class QrOut(BaseModel):
+    url: str
+    svg: str
+
+
+class QuotaOut(BaseModel):
+    period: str
+    used: int
+    allowed: int
+
+
+class WebhookRequest(RequestModel):
+    url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+)?$")
+    token: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9]*$")
+
+
+class SecretOut(BaseModel):
+    app_id: str
+    app_secret: str
+
+
+class DeliveryOut(BaseModel):
+    event_id: uuid.UUID
+    status: str
+    attempts: int
+    last_error: str
+    updated_at: datetime

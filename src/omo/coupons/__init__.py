@@ -1,0 +1,1 @@
+"""Coupons: campaigns, stock, claims, redemption at payment, flash sales."""

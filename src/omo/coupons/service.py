@@ -1,0 +1,793 @@
+"""Coupon use cases: campaigns, claims, the offer engine, redemption and flash sales.
+
+The same engine (`_discount`) answers "which coupon is best", "what is the nearest offer I
+can unlock" and "how much does this redemption take off". The pay context redeems a coupon
+with its own session (`redeem`), so the coupon and the money move in one transaction; a
+conditional update (`available` -> `redeemed`) makes a coupon redeemable exactly once, even
+under racing payments. Flash-sale stock is a counter changed only by conditional updates
+(`taken < stock`), so a sale is never oversold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omo.core.clock import Clock
+from omo.core.db import Database
+from omo.core.errors import ProblemError, register
+from omo.core.events import DomainEvent, record_event
+from omo.core.ids import new_id
+from omo.core.money import Money
+from omo.coupons import events
+from omo.coupons.models import Campaign, Coupon, FlashSale, Reservation
+
+register("campaign-invalid", 422, "That campaign cannot be created")
+register("campaign-not-found", 404, "No such coupon campaign")
+register("campaign-not-open", 409, "This coupon campaign is not open")
+register("coupon-out-of-stock", 409, "No coupons are left")
+register("coupon-limit-reached", 409, "You already have as many of these coupons as allowed")
+register("coupon-not-found", 404, "No such coupon")
+register("coupon-not-usable", 409, "This coupon cannot be used for this payment")
+register("flash-sale-not-found", 404, "No such flash sale")
+register("flash-sale-not-started", 409, "The sale has not started yet")
+register("flash-sale-sold-out", 409, "Sold out")
+register("flash-sale-limit-reached", 409, "You already reserved as many as allowed")
+register("reservation-expired", 410, "The reservation has expired")
+
+Kind = Literal["cash_off", "percent_off", "threshold", "gift"]
+KINDS = ("cash_off", "percent_off", "threshold", "gift")
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    coupon_id: uuid.UUID
+    issuer: str
+    amount: Money
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignView:
+    id: uuid.UUID
+    issuer: str
+    title: str
+    kind: str
+    currency: str
+    value_minor: int
+    percent: int
+    cap_minor: int
+    min_spend_minor: int
+    tiers: list[list[int]]
+    gift: str
+    merchants: list[str]
+    stores: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    total_stock: int
+    claimed: int
+    per_user_limit: int
+    return_on_refund: bool
+    claim_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class CouponView:
+    id: uuid.UUID
+    campaign: CampaignView
+    status: str
+    claimed_at: datetime
+    redeemed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    coupon_id: uuid.UUID | None
+    campaign_id: uuid.UUID
+    title: str
+    discount: Money
+    gift: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unlockable:
+    campaign_id: uuid.UUID
+    title: str
+    spend_more: Money
+    discount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Basket:
+    offers: list[Offer]
+    best: Offer | None
+    nearest: Unlockable | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlashOffer:
+    reservation_id: uuid.UUID
+    merchant_id: str
+    store_id: str | None
+    product: str
+    price: Money
+
+
+@dataclass(frozen=True, slots=True)
+class SaleView:
+    id: uuid.UUID
+    merchant: str
+    product: str
+    price: Money
+    stock: int
+    taken: int
+    starts_at: datetime
+    hold_seconds: int
+    per_user_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationView:
+    id: uuid.UUID
+    sale_id: uuid.UUID
+    status: str
+    expires_at: datetime
+    price: Money
+
+
+def _view(campaign: Campaign) -> CampaignView:
+    return CampaignView(
+        campaign.id,
+        campaign.issuer,
+        campaign.title,
+        campaign.kind,
+        campaign.currency,
+        campaign.value_minor,
+        campaign.percent,
+        campaign.cap_minor,
+        campaign.min_spend_minor,
+        [list(tier) for tier in campaign.tiers],
+        campaign.gift,
+        list(campaign.merchants),
+        list(campaign.stores),
+        campaign.starts_at,
+        campaign.ends_at,
+        campaign.total_stock,
+        campaign.claimed,
+        campaign.per_user_limit,
+        campaign.return_on_refund,
+        campaign.claim_code,
+    )
+
+
+# -- the offer engine ----------------------------------------------------------------------
+
+
+def _applies_at(campaign: Campaign, merchant_id: str, store_id: str | None) -> bool:
+    merchants = campaign.merchants or [campaign.issuer]
+    if merchant_id not in merchants:
+        return False
+    return not campaign.stores or (store_id is not None and store_id in campaign.stores)
+
+
+def _in_window(campaign: Campaign, now: datetime) -> bool:
+    return campaign.starts_at <= now < campaign.ends_at
+
+
+def _discount(campaign: Campaign, amount_minor: int) -> int:
+    """Minor units taken off an order of `amount_minor` (0 when the coupon does not apply)."""
+    if amount_minor < campaign.min_spend_minor:
+        return 0
+    if campaign.kind == "cash_off":
+        off = campaign.value_minor
+    elif campaign.kind == "percent_off":
+        off = amount_minor * campaign.percent // 100
+        if campaign.cap_minor:
+            off = min(off, campaign.cap_minor)
+    elif campaign.kind == "threshold":
+        reached = [tier_off for threshold, tier_off in campaign.tiers if amount_minor >= threshold]
+        off = max(reached, default=0)
+    else:
+        off = 0
+    return max(0, min(off, amount_minor))
+
+
+def _next_step(campaign: Campaign, amount_minor: int) -> tuple[int, int] | None:
+    """(spend more, discount then) for the nearest threshold above the amount, if any."""
+    current = _discount(campaign, amount_minor)
+    steps: list[tuple[int, int]] = []
+    if campaign.kind == "threshold":
+        steps = [(threshold, off) for threshold, off in campaign.tiers]
+    elif campaign.min_spend_minor > amount_minor:
+        steps = [(campaign.min_spend_minor, _discount(campaign, campaign.min_spend_minor))]
+    better = [
+        (threshold - amount_minor, off)
+        for threshold, off in steps
+        if threshold > amount_minor and off > current
+    ]
+    return min(better, key=lambda step: (step[0], -step[1])) if better else None
+
+
+def _usable(
+    campaign: Campaign, merchant_id: str, store_id: str | None, amount: Money, now: datetime
+) -> bool:
+    return (
+        campaign.currency == amount.currency
+        and _in_window(campaign, now)
+        and _applies_at(campaign, merchant_id, store_id)
+    )
+
+
+async def _wallet_rows(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Coupon, Campaign]]:
+    rows = await session.execute(
+        select(Coupon, Campaign)
+        .join(Campaign, Campaign.id == Coupon.campaign_id)
+        .where(Coupon.user_id == user_id, Coupon.status == "available")
+    )
+    return [(coupon, campaign) for coupon, campaign in rows]
+
+
+async def best_discount(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    merchant_id: str,
+    store_id: str | None,
+    amount: Money,
+    now: datetime,
+) -> Discount | None:
+    """The user's coupon that takes the most off this payment (gifts are chosen by hand)."""
+    best: Discount | None = None
+    for coupon, campaign in await _wallet_rows(session, user_id):
+        if not _usable(campaign, merchant_id, store_id, amount, now):
+            continue
+        off = _discount(campaign, amount.amount_minor)
+        if off > 0 and (best is None or off > best.amount.amount_minor):
+            best = Discount(coupon.id, campaign.issuer, Money(off, amount.currency), campaign.title)
+    return best
+
+
+async def redeem(
+    session: AsyncSession,
+    *,
+    coupon_id: uuid.UUID,
+    user_id: uuid.UUID,
+    merchant_id: str,
+    store_id: str | None,
+    amount: Money,
+    payment_ref: str,
+    now: datetime,
+) -> Discount:
+    """Mark the coupon used by this payment, in the payment's own transaction."""
+    row = (
+        await session.execute(
+            select(Coupon, Campaign)
+            .join(Campaign, Campaign.id == Coupon.campaign_id)
+            .where(Coupon.id == coupon_id, Coupon.user_id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise ProblemError("coupon-not-found", "Pick one of your own coupons.")
+    coupon, campaign = row
+    if not _usable(campaign, merchant_id, store_id, amount, now):
+        raise ProblemError("coupon-not-usable", "Check where and when the coupon is valid.")
+    if amount.amount_minor < campaign.min_spend_minor or (
+        campaign.kind == "threshold" and _discount(campaign, amount.amount_minor) == 0
+    ):
+        raise ProblemError("coupon-not-usable", "The order is below the coupon's minimum spend.")
+    claimed = await session.execute(
+        update(Coupon)
+        .where(Coupon.id == coupon_id, Coupon.status == "available")
+        .values(status="redeemed", redeemed_at=now, payment_ref=payment_ref)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        raise ProblemError("coupon-not-usable", "This coupon was already used.")
+    off = Money(_discount(campaign, amount.amount_minor), amount.currency)
+    _record(
+        session,
+        events.CouponRedeemed(
+            coupon_id=coupon.id,
+            campaign_id=campaign.id,
+            user_id=user_id,
+            merchant_id=merchant_id,
+            payment_ref=payment_ref,
+            discount_minor=off.amount_minor,
+            currency=off.currency,
+        ),
+        now,
+    )
+    return Discount(coupon.id, campaign.issuer, off, campaign.title)
+
+
+async def return_coupon(session: AsyncSession, *, coupon_id: uuid.UUID, now: datetime) -> bool:
+    """A fully refunded payment gives its coupon back when the campaign says so."""
+    campaign_returns = await session.scalar(
+        select(Campaign.return_on_refund)
+        .join(Coupon, Coupon.campaign_id == Campaign.id)
+        .where(Coupon.id == coupon_id)
+    )
+    if not campaign_returns:
+        return False
+    result = await session.execute(
+        update(Coupon)
+        .where(Coupon.id == coupon_id, Coupon.status == "redeemed")
+        .values(status="available", redeemed_at=None, payment_ref=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _record(session: AsyncSession, event: DomainEvent, now: datetime) -> None:
+    record_event(session, event, now)
+
+
+# -- flash sales, seen from a payment --------------------------------------------------------
+
+
+async def reservation_offer(
+    db: Database, reservation_id: uuid.UUID, user_id: uuid.UUID
+) -> FlashOffer:
+    """The unit the person reserved; another's reservation (or none) is simply not found."""
+    async with db.sessions() as session:
+        row = (
+            await session.execute(
+                select(Reservation, FlashSale)
+                .join(FlashSale, FlashSale.id == Reservation.sale_id)
+                .where(Reservation.id == reservation_id, Reservation.user_id == user_id)
+            )
+        ).first()
+    if row is None:
+        raise ProblemError("not-found", "Reserve the item again.")
+    reservation, sale = row
+    return FlashOffer(
+        reservation.id,
+        sale.merchant,
+        sale.store,
+        sale.product,
+        Money(sale.price_minor, sale.currency),
+    )
+
+
+async def take_reservation(
+    session: AsyncSession,
+    *,
+    reservation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    payment_ref: str,
+    now: datetime,
+) -> None:
+    """The reserved unit is paid for: it leaves the hold for good (or the payment fails)."""
+    taken = await session.execute(
+        update(Reservation)
+        .where(
+            Reservation.id == reservation_id,
+            Reservation.user_id == user_id,
+            Reservation.status == "held",
+            Reservation.expires_at > now,
+        )
+        .values(status="paid", payment_ref=payment_ref)
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        raise ProblemError("reservation-expired", "Reserve the item again.")
+
+
+class _SoldOut(Exception):  # noqa: N818 - internal signal
+    def __init__(self, until: datetime | None) -> None:
+        super().__init__("sold out")
+        self.until = until
+
+
+class CouponService:
+    """Campaigns, claims, baskets and flash sales over one database and clock."""
+
+    def __init__(self, db: Database, clock: Clock, writer: asyncio.Lock | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        # On SQLite (one writer) our writers queue here instead of sleeping in SQLite's busy
+        # handler; the pay context shares the same lock.
+        self._writer = writer if writer is not None or not db.is_sqlite else asyncio.Lock()
+        self._sold_out_until: dict[uuid.UUID, datetime] = {}
+        self._sales: dict[uuid.UUID, FlashSale] = {}
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncSession]:
+        if self._writer is None:
+            async with self.db.transaction() as session:
+                yield session
+            return
+        async with self._writer, self.db.transaction() as session:
+            yield session
+
+    # -- campaigns ----------------------------------------------------------------------------
+
+    async def create_campaign(
+        self,
+        *,
+        issuer: str,
+        title: str,
+        kind: str,
+        currency: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        total_stock: int,
+        per_user_limit: int = 1,
+        value_minor: int = 0,
+        percent: int = 0,
+        cap_minor: int = 0,
+        min_spend_minor: int = 0,
+        tiers: list[list[int]] | None = None,
+        gift: str = "",
+        merchants: list[str] | None = None,
+        stores: list[str] | None = None,
+        return_on_refund: bool = True,
+    ) -> CampaignView:
+        tiers = sorted([int(t), int(o)] for t, o in (tiers or []))
+        problems = [
+            kind not in KINDS,
+            ends_at <= starts_at,
+            total_stock <= 0,
+            per_user_limit <= 0,
+            kind == "cash_off" and value_minor <= 0,
+            kind == "percent_off" and not 0 < percent < 100,
+            kind == "threshold" and (not tiers or any(o <= 0 or o > t for t, o in tiers)),
+            kind == "gift" and not gift,
+            min(value_minor, cap_minor, min_spend_minor) < 0,
+        ]
+        if any(problems):
+            raise ProblemError("campaign-invalid", "Check the kind, value, window and stock.")
+        merchants = sorted({issuer, *(merchants or [])})
+        campaign = Campaign(
+            id=new_id(),
+            issuer=issuer,
+            title=title,
+            kind=kind,
+            currency=currency,
+            value_minor=value_minor,
+            percent=percent,
+            cap_minor=cap_minor,
+            min_spend_minor=min_spend_minor,
+            tiers=tiers,
+            gift=gift,
+            merchants=merchants,
+            stores=list(stores or []),
+            starts_at=starts_at,
+            ends_at=ends_at,
+            total_stock=total_stock,
+            claimed=0,
+            per_user_limit=per_user_limit,
+            return_on_refund=return_on_refund,
+            claim_code=secrets.token_urlsafe(12),
+            created_at=self.clock.now(),
+        )
+        async with self._tx() as session:
+            session.add(campaign)
+        return _view(campaign)
+
+    async def campaign(self, campaign_id: uuid.UUID) -> CampaignView:
+        async with self.db.sessions() as session:
+            campaign = await session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise ProblemError("campaign-not-found", "Check the campaign id.")
+        return _view(campaign)
+
+    async def campaigns_of(self, issuer: str) -> list[CampaignView]:
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(Campaign).where(Campaign.issuer == issuer).order_by(Campaign.created_at)
+            )
+            return [_view(row) for row in rows]
+
+    async def claim(
+        self,
+        user_id: uuid.UUID,
+        *,
+        campaign_id: uuid.UUID | None = None,
+        claim_code: str | None = None,
+        source: str = "api",
+    ) -> CouponView:
+        """Take one coupon from the campaign's stock, within the per-user limit."""
+        now = self.clock.now()
+        async with self._tx() as session:
+            query = select(Campaign)
+            query = (
+                query.where(Campaign.id == campaign_id)
+                if campaign_id
+                else query.where(Campaign.claim_code == (claim_code or ""))
+            )
+            campaign = await session.scalar(query)
+            if campaign is None:
+                raise ProblemError("campaign-not-found", "Check the campaign or its QR code.")
+            if not _in_window(campaign, now):
+                raise ProblemError("campaign-not-open", "Coupons can be claimed while it runs.")
+            taken = await session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign.id, Campaign.claimed < Campaign.total_stock)
+                .values(claimed=Campaign.claimed + 1)
+            )
+            if not taken.rowcount:  # type: ignore[attr-defined]
+                raise ProblemError("coupon-out-of-stock", "All coupons of this campaign are gone.")
+            held = await session.scalar(
+                select(func.count())
+                .select_from(Coupon)
+                .where(Coupon.campaign_id == campaign.id, Coupon.user_id == user_id)
+            )
+            if int(held or 0) >= campaign.per_user_limit:
+                raise ProblemError("coupon-limit-reached", "Use the ones you have first.")
+            coupon = Coupon(
+                id=new_id(),
+                campaign_id=campaign.id,
+                user_id=user_id,
+                status="available",
+                source=source,
+                claimed_at=now,
+            )
+            session.add(coupon)
+            _record(
+                session,
+                events.CouponClaimed(
+                    coupon_id=coupon.id, campaign_id=campaign.id, user_id=user_id, source=source
+                ),
+                now,
+            )
+        await_refresh = await self.campaign(campaign.id)
+        return CouponView(coupon.id, await_refresh, coupon.status, coupon.claimed_at, None)
+
+    async def wallet(self, user_id: uuid.UUID) -> list[CouponView]:
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Coupon, Campaign)
+                .join(Campaign, Campaign.id == Coupon.campaign_id)
+                .where(Coupon.user_id == user_id)
+                .order_by(Coupon.claimed_at.desc())
+            )
+            return [
+                CouponView(c.id, _view(k), c.status, c.claimed_at, c.redeemed_at) for c, k in rows
+            ]
+
+    async def evaluate(
+        self, user_id: uuid.UUID, merchant_id: str, store_id: str | None, amount: Money
+    ) -> Basket:
+        """Offers that apply to this basket, the best one, and the nearest one to unlock."""
+        now = self.clock.now()
+        offers: list[Offer] = []
+        nearest: Unlockable | None = None
+        nearest_key: tuple[int, int] | None = None
+        async with self.db.sessions() as session:
+            owned = await _wallet_rows(session, user_id)
+            open_campaigns = (
+                await session.scalars(
+                    select(Campaign).where(
+                        Campaign.currency == amount.currency,
+                        Campaign.starts_at <= now,
+                        Campaign.ends_at > now,
+                        Campaign.claimed < Campaign.total_stock,
+                    )
+                )
+            ).all()
+        candidates: list[tuple[uuid.UUID | None, Campaign]] = [(c.id, k) for c, k in owned]
+        owned_campaigns = {k.id for _, k in owned}
+        candidates += [(None, k) for k in open_campaigns if k.id not in owned_campaigns]
+        for coupon_id, campaign in candidates:
+            if not _usable(campaign, merchant_id, store_id, amount, now):
+                continue
+            off = _discount(campaign, amount.amount_minor)
+            if coupon_id is not None and (off > 0 or campaign.kind == "gift"):
+                offers.append(
+                    Offer(
+                        coupon_id,
+                        campaign.id,
+                        campaign.title,
+                        Money(off, amount.currency),
+                        campaign.gift,
+                    )
+                )
+            step = _next_step(campaign, amount.amount_minor)
+            if step is not None and (nearest_key is None or (step[0], -step[1]) < nearest_key):
+                nearest_key = (step[0], -step[1])
+                nearest = Unlockable(
+                    campaign.id,
+                    campaign.title,
+                    Money(step[0], amount.currency),
+                    Money(step[1], amount.currency),
+                )
+        offers.sort(key=lambda offer: -offer.discount.amount_minor)
+        best = next((offer for offer in offers if offer.discount.amount_minor > 0), None)
+        return Basket(offers, best, nearest)
+
+    # -- flash sales --------------------------------------------------------------------------
+
+    async def create_sale(
+        self,
+        *,
+        merchant: str,
+        store: str | None,
+        product: str,
+        price: Money,
+        stock: int,
+        starts_at: datetime,
+        hold_seconds: int = 300,
+        per_user_limit: int = 1,
+    ) -> SaleView:
+        if stock <= 0 or price.amount_minor <= 0 or hold_seconds <= 0 or per_user_limit <= 0:
+            raise ProblemError("campaign-invalid", "Check the price, stock and time limit.")
+        sale = FlashSale(
+            id=new_id(),
+            merchant=merchant,
+            store=store,
+            product=product,
+            currency=price.currency,
+            price_minor=price.amount_minor,
+            stock=stock,
+            taken=0,
+            starts_at=starts_at,
+            hold_seconds=hold_seconds,
+            per_user_limit=per_user_limit,
+            created_at=self.clock.now(),
+            details={},
+        )
+        async with self._tx() as session:
+            session.add(sale)
+        return self._sale_view(sale)
+
+    def _sale_view(self, sale: FlashSale) -> SaleView:
+        return SaleView(
+            sale.id,
+            sale.merchant,
+            sale.product,
+            Money(sale.price_minor, sale.currency),
+            sale.stock,
+            sale.taken,
+            sale.starts_at,
+            sale.hold_seconds,
+            sale.per_user_limit,
+        )
+
+    async def sale(self, sale_id: uuid.UUID) -> SaleView:
+        async with self.db.sessions() as session:
+            sale = await session.get(FlashSale, sale_id)
+        if sale is None:
+            raise ProblemError("flash-sale-not-found", "Check the sale id.")
+        return self._sale_view(sale)
+
+    async def _sale_row(self, sale_id: uuid.UUID) -> FlashSale:
+        sale = self._sales.get(sale_id)
+        if sale is None:
+            async with self.db.sessions() as session:
+                sale = await session.get(FlashSale, sale_id)
+            if sale is None:
+                raise ProblemError("flash-sale-not-found", "Check the sale id.")
+            self._sales[sale_id] = sale
+        return sale
+
+    async def reserve(self, user_id: uuid.UUID, sale_id: uuid.UUID) -> ReservationView:
+        """Hold one unit for this buyer until the payment time limit; never more than stock."""
+        now = self.clock.now()
+        sale = await self._sale_row(sale_id)
+        if now < sale.starts_at:
+            raise ProblemError("flash-sale-not-started", "Come back when the sale starts.")
+        until = self._sold_out_until.get(sale_id)
+        if until is not None and now < until:
+            raise ProblemError("flash-sale-sold-out", "Every unit is reserved or sold.")
+        expires_at = now + timedelta(seconds=sale.hold_seconds)
+        if await self._sold_out(sale, now):
+            raise ProblemError("flash-sale-sold-out", "Every unit is reserved or sold.")
+        try:
+            reservation = await self._hold(sale, user_id, now, expires_at)
+        except _SoldOut as sold_out:
+            self.note_sold_out(sale_id, sold_out.until)
+            raise ProblemError("flash-sale-sold-out", "Every unit is reserved or sold.") from None
+        return ReservationView(
+            reservation.id, sale_id, "held", expires_at, Money(sale.price_minor, sale.currency)
+        )
+
+    async def _sold_out(self, sale: FlashSale, now: datetime) -> bool:
+        """A read-only look: no unit left and none whose hold has run out."""
+        async with self.db.sessions() as session:
+            taken = await session.scalar(select(FlashSale.taken).where(FlashSale.id == sale.id))
+            if taken is None or taken < sale.stock:
+                return False
+            next_return = await session.scalar(
+                select(func.min(Reservation.expires_at)).where(
+                    Reservation.sale_id == sale.id, Reservation.status == "held"
+                )
+            )
+        if next_return is not None and next_return <= now:
+            return False
+        self.note_sold_out(sale.id, next_return)
+        return True
+
+    async def _hold(
+        self, sale: FlashSale, user_id: uuid.UUID, now: datetime, expires_at: datetime
+    ) -> Reservation:
+        sale_id = sale.id
+        async with self._tx() as session:
+            released = await session.execute(
+                update(Reservation)
+                .where(
+                    Reservation.sale_id == sale_id,
+                    Reservation.status == "held",
+                    Reservation.expires_at <= now,
+                )
+                .values(status="expired")
+            )
+            returned = int(released.rowcount or 0)  # type: ignore[attr-defined]
+            if returned:
+                await session.execute(
+                    update(FlashSale)
+                    .where(FlashSale.id == sale_id)
+                    .values(taken=FlashSale.taken - returned)
+                )
+            taken = await session.execute(
+                update(FlashSale)
+                .where(FlashSale.id == sale_id, FlashSale.taken < FlashSale.stock)
+                .values(taken=FlashSale.taken + 1)
+            )
+            if not taken.rowcount:  # type: ignore[attr-defined]
+                next_return = await session.scalar(
+                    select(func.min(Reservation.expires_at)).where(
+                        Reservation.sale_id == sale_id, Reservation.status == "held"
+                    )
+                )
+                raise _SoldOut(next_return)
+            mine = await session.scalar(
+                select(func.count())
+                .select_from(Reservation)
+                .where(
+                    Reservation.sale_id == sale_id,
+                    Reservation.user_id == user_id,
+                    Reservation.status.in_(("held", "paid")),
+                )
+            )
+            if int(mine or 0) >= sale.per_user_limit:
+                raise ProblemError("flash-sale-limit-reached", "Pay for the one you reserved.")
+            reservation = Reservation(
+                id=new_id(), sale_id=sale_id, user_id=user_id, status="held", expires_at=expires_at
+            )
+            session.add(reservation)
+        return reservation
+
+    def note_sold_out(self, sale_id: uuid.UUID, until: datetime | None) -> None:
+        """Refuse further buyers without a database write until a held unit may return."""
+        self._sold_out_until[sale_id] = until or datetime.max.replace(tzinfo=UTC)
+
+    async def reservation(self, user_id: uuid.UUID, reservation_id: uuid.UUID) -> ReservationView:
+        async with self.db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Reservation, FlashSale)
+                    .join(FlashSale, FlashSale.id == Reservation.sale_id)
+                    .where(Reservation.id == reservation_id, Reservation.user_id == user_id)
+                )
+            ).first()
+        if row is None:
+            raise ProblemError("not-found", "Reserve the item again.")
+        reservation, sale = row
+        status = reservation.status
+        if status == "held" and reservation.expires_at <= self.clock.now():
+            status = "expired"
+        return ReservationView(
+            reservation.id,
+            sale.id,
+            status,
+            reservation.expires_at,
+            Money(sale.price_minor, sale.currency),
+        )
+
+    async def sold(self, sale_id: uuid.UUID) -> int:
+        async with self.db.sessions() as session:
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(Reservation)
+                    .where(Reservation.sale_id == sale_id, Reservation.status == "paid")
+                )
+                or 0
+            )

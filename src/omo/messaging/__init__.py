@@ -1,0 +1,1 @@
+"""Messaging: contacts, conversations, messages, the realtime gateway, sync and receipts."""

@@ -1,0 +1,1473 @@
+"""Messaging use cases: contacts, conversations, sending, sync, receipts, recall.
+
+Every rule about chatting lives here. The delivery rules:
+
+- each conversation has a strictly increasing sequence, assigned here under a row lock on
+  the conversation (PostgreSQL) or by the one writer (SQLite);
+- a send carries the client's own message id; a retry with the same id returns the stored
+  message and never stores a second one (unique constraint as the last line of defence);
+- `send` returns only after the transaction that holds the message has committed, so an
+  acknowledged message is durable; sends are committed in batches by a writer task
+  (group commit) so durability does not cost a transaction per message;
+- after the commit the message is published to every member's channel on the broker; a
+  device that missed it asks for "everything after sequence N" (`history`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omo.core.broker import Broker
+from omo.core.clock import Clock
+from omo.core.db import Database
+from omo.core.errors import ProblemError, register
+from omo.core.events import DomainEvent, OutboxEvent, record_event
+from omo.core.ids import new_id
+from omo.identity.service import IdentityService, PublicProfile
+from omo.messaging import events
+from omo.messaging.media import MEDIA_KINDS, SIZE_LIMITS, check
+from omo.messaging.models import Block, Contact, Conversation, Hidden, Media, Member, Message
+from omo.messaging.storage import MediaStorage
+
+logger = logging.getLogger("omo.messaging")
+
+register("conversation-not-found", 404, "No such conversation")
+register("not-a-member", 403, "You are not in this conversation")
+register("blocked", 403, "This person does not accept your messages")
+register("not-friends", 403, "Add this person as a friend first")
+register("message-too-large", 413, "That message is too long")
+register("invalid-message", 422, "That message cannot be sent")
+register("message-not-found", 404, "No such message")
+register("recall-too-late", 409, "That message can no longer be recalled")
+register("not-an-admin", 403, "Only the group's owner or admins can do this")
+register("group-full", 409, "This group is full")
+register("friend-request-not-found", 404, "No such friend request")
+register("invalid-contact", 422, "That person cannot be added")
+register("invalid-media", 422, "That file cannot be used")
+register("media-too-large", 413, "That file is too large")
+register("media-not-found", 404, "No such file")
+
+TEXT_MAX_BYTES = 16 * 1024
+CLIENT_ID_MAX = 64
+GROUP_MAX_MEMBERS = 500
+GROUP_NAME_MAX = 64
+ANNOUNCEMENT_MAX = 2000
+RECALL_WINDOW = timedelta(minutes=2)
+HISTORY_MAX = 200
+WRITE_BATCH_MAX = 256
+PROFILE_CACHE_SECONDS = 30.0
+CARD_FIELDS = {"url": 2048, "title": 200, "description": 500}
+CONTENT_KINDS = ("text", "card", "location", *MEDIA_KINDS)
+MEDIA_NAME_MAX = 200
+
+Role = Literal["owner", "admin", "member"]
+
+
+def user_channel(user_id: uuid.UUID) -> str:
+    """Every device of a person listens here."""
+    return f"messaging.user.{user_id}"
+
+
+# -- what callers get back ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    seq: int
+    sender_id: uuid.UUID
+    client_id: str
+    kind: str
+    text: str
+    extra: dict[str, Any]
+    sent_at: datetime
+    recalled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message: ChatMessage
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    messages: list[ChatMessage]
+    until: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    profile: PublicProfile
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    profile: PublicProfile
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    id: uuid.UUID
+    kind: str
+    name: str
+    announcement: str
+    last_seq: int
+    read_seq: int
+    unread: int
+    muted: bool
+    role: str
+    peer: PublicProfile | None
+    last_message: ChatMessage | None
+    members: list[MemberView] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What a person asks to send. Validated before it reaches the writer."""
+
+    conversation_id: uuid.UUID
+    client_id: str
+    text: str = ""
+    card: dict[str, Any] | None = None
+    mentions: tuple[str, ...] = ()
+    mention_all: bool = False
+    media_id: uuid.UUID | None = None
+    location: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaView:
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    kind: str
+    content_type: str
+    name: str
+    size: int
+    width: int | None
+    height: int | None
+
+
+def _media_view(row: Media) -> MediaView:
+    return MediaView(
+        row.id,
+        row.conversation_id,
+        row.kind,
+        row.content_type,
+        row.name,
+        row.size,
+        row.width,
+        row.height,
+    )
+
+
+def _message(row: Message) -> ChatMessage:
+    return ChatMessage(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        seq=row.seq,
+        sender_id=row.sender_id,
+        client_id=row.client_id,
+        kind=row.kind,
+        text=row.text,
+        extra=dict(row.extra or {}),
+        sent_at=row.sent_at,
+        recalled=row.recalled_at is not None,
+    )
+
+
+def _people_in(message: ChatMessage) -> set[uuid.UUID]:
+    ids = {message.sender_id}
+    for key in ("mentions", "people"):
+        ids.update(uuid.UUID(value) for value in message.extra.get(key, ()))
+    return ids
+
+
+def wire_message(message: ChatMessage, people: dict[uuid.UUID, PublicProfile]) -> dict[str, Any]:
+    """The message as every client sees it: people by OMO ID, never by internal id."""
+
+    def omo_id(user_id: uuid.UUID | str) -> str:
+        profile = people.get(uuid.UUID(str(user_id)))
+        return profile.omo_id if profile else ""
+
+    extra = message.extra
+    return {
+        "id": str(message.id),
+        "conversation": str(message.conversation_id),
+        "seq": message.seq,
+        "client_id": message.client_id,
+        "sender": omo_id(message.sender_id),
+        "sender_name": people[message.sender_id].display_name
+        if message.sender_id in people
+        else "",
+        "kind": message.kind,
+        "text": message.text,
+        "card": extra.get("card"),
+        "mentions": [omo_id(u) for u in extra.get("mentions", ())],
+        "mention_all": bool(extra.get("mention_all", False)),
+        "media": _wire_media(extra.get("media")),
+        "location": extra.get("location"),
+        "target_seq": extra.get("target"),
+        "event": extra.get("event"),
+        "people": [omo_id(u) for u in extra.get("people", ())],
+        "sent_at": message.sent_at.isoformat(),
+        "recalled": message.recalled,
+    }
+
+
+def _wire_media(media: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not media:
+        return None
+    url = f"/api/v1/messaging/media/{media['id']}"
+    return {
+        **media,
+        "url": url,
+        "thumbnail_url": url + "/thumbnail" if media.get("thumbnail") else None,
+    }
+
+
+def _validate_location(location: dict[str, Any]) -> dict[str, Any]:
+    try:
+        latitude, longitude = float(location["latitude"]), float(location["longitude"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProblemError(
+            "invalid-message", "A location needs a latitude and a longitude."
+        ) from exc
+    name = location.get("name", "")
+    if (
+        not (-90 <= latitude <= 90 and -180 <= longitude <= 180)
+        or not isinstance(name, str)
+        or len(name) > 200
+    ):
+        raise ProblemError("invalid-message", "A location needs a latitude and a longitude.")
+    return {"latitude": latitude, "longitude": longitude, "name": name}
+
+
+def _validate_card(card: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(card) - set(CARD_FIELDS)
+    if unknown or not isinstance(card.get("url"), str):
+        raise ProblemError("invalid-message", "A card needs a url, and only title and description.")
+    cleaned: dict[str, Any] = {}
+    for name, limit in CARD_FIELDS.items():
+        value = card.get(name, "")
+        if not isinstance(value, str) or len(value) > limit:
+            raise ProblemError("invalid-message", "A card field is too long or not text.")
+        cleaned[name] = value
+    parts = urlsplit(cleaned["url"])
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ProblemError("invalid-message", "A card links to an http or https address.")
+    return cleaned
+
+
+def validate_draft(draft: Draft) -> None:
+    """Rules that need no database: sizes and shapes."""
+    if not draft.client_id or len(draft.client_id) > CLIENT_ID_MAX:
+        raise ProblemError(
+            "invalid-message",
+            "Give each message a client id of 1 to %(max)d characters.",
+            params={"max": CLIENT_ID_MAX},
+        )
+    if len(draft.text.encode("utf-8", "surrogatepass")) > TEXT_MAX_BYTES:
+        raise ProblemError(
+            "message-too-large",
+            "Send at most %(kib)d KiB of text in one message.",
+            params={"kib": TEXT_MAX_BYTES // 1024},
+        )
+    if (
+        not draft.text.strip()
+        and draft.card is None
+        and draft.media_id is None
+        and draft.location is None
+    ):
+        raise ProblemError("invalid-message", "A message needs text, a card, media or a place.")
+    if len(draft.mentions) > GROUP_MAX_MEMBERS:
+        raise ProblemError("invalid-message", "Too many mentions.")
+
+
+# -- the batching writer ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Pending:
+    sender_id: uuid.UUID
+    conversation_id: uuid.UUID
+    client_id: str
+    kind: str
+    text: str
+    extra: dict[str, Any]
+    origin: str
+    future: asyncio.Future[Sent]
+    mention_ids: tuple[uuid.UUID, ...] = ()
+    recall_seq: int | None = None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    pending: _Pending
+    sent: Sent | None = None
+    error: ProblemError | None = None
+
+
+class MessagingService:
+    """The messaging context's use cases over one database, clock, broker and identity."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        broker: Broker,
+        identity: IdentityService,
+        *,
+        storage: MediaStorage | None = None,
+        upload_limit: int = 2 * 1024 * 1024,
+        lanes: int | None = None,
+    ) -> None:
+        self.storage = storage
+        self.upload_limit = upload_limit
+        self.db = db
+        self.clock = clock
+        self.broker = broker
+        self.identity = identity
+        # SQLite has one writer: serialise this context's writes in-process instead of
+        # letting them race for the file lock. PostgreSQL takes row locks instead.
+        self._serial = asyncio.Lock() if db.is_sqlite else None
+        self._lanes = lanes or (1 if db.is_sqlite else 4)
+        self._queues: list[asyncio.Queue[_Pending]] = []
+        self._writers: list[asyncio.Task[None]] = []
+        self._fanout_queue: asyncio.Queue[
+            tuple[list[tuple[ChatMessage, str]], dict[uuid.UUID, list[uuid.UUID]]]
+        ] = asyncio.Queue()
+        self._profiles: dict[uuid.UUID, tuple[float, PublicProfile]] = {}
+        self.batches = 0
+        self.batched_messages = 0
+
+    async def start(self) -> None:
+        self._writers.append(asyncio.create_task(self._fan_out_forever(), name="omo-fan-out"))
+        for lane in range(self._lanes):
+            queue: asyncio.Queue[_Pending] = asyncio.Queue()
+            self._queues.append(queue)
+            self._writers.append(
+                asyncio.create_task(self._write_forever(queue), name=f"omo-messaging-writer-{lane}")
+            )
+
+    async def stop(self) -> None:
+        for task in self._writers:
+            task.cancel()
+        await asyncio.gather(*self._writers, return_exceptions=True)
+        for queue in self._queues:
+            while not queue.empty():
+                pending = queue.get_nowait()
+                if not pending.future.done():
+                    pending.future.set_exception(RuntimeError("messaging is stopping"))
+        self._writers.clear()
+        self._queues.clear()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        if self._serial is None:
+            async with self.db.transaction() as session:
+                yield session
+            return
+        async with self._serial, self.db.transaction() as session:
+            yield session
+
+    def _record(self, session: AsyncSession, event: DomainEvent) -> None:
+        record_event(session, event, self.clock.now())
+
+    # -- people ------------------------------------------------------------------------------
+
+    async def profiles(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PublicProfile]:
+        """Public profiles, cached briefly: names shown in chats may lag a change by seconds."""
+        now = time.monotonic()
+        wanted = set(user_ids)
+        found: dict[uuid.UUID, PublicProfile] = {}
+        missing: list[uuid.UUID] = []
+        for user_id in wanted:
+            cached = self._profiles.get(user_id)
+            if cached and now - cached[0] < PROFILE_CACHE_SECONDS:
+                found[user_id] = cached[1]
+            else:
+                missing.append(user_id)
+        if missing:
+            fresh = await self.identity.public_profiles(missing)
+            if len(self._profiles) > 50_000:
+                self._profiles.clear()
+            for user_id, profile in fresh.items():
+                self._profiles[user_id] = (now, profile)
+            found.update(fresh)
+        return found
+
+    async def wire(self, messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+        people = await self.profiles(set().union(*(_people_in(m) for m in messages)))
+        return [wire_message(m, people) for m in messages]
+
+    async def _person(self, omo_id: str) -> PublicProfile:
+        return await self.identity.find_by_omo_id(omo_id)
+
+    # -- contacts ----------------------------------------------------------------------------
+
+    async def request_friend(self, user_id: uuid.UUID, omo_id: str) -> str:
+        """Ask to be friends. Returns the relationship's status afterwards."""
+        peer = await self._person(omo_id)
+        if peer.user_id == user_id:
+            raise ProblemError("invalid-contact", "You cannot add yourself.")
+        now = self.clock.now()
+        async with self._transaction() as session:
+            mine = await session.get(Contact, (user_id, peer.user_id))
+            if mine is not None and mine.status == "friend":
+                return "friend"
+            if mine is not None and mine.status == "incoming":
+                await self._befriend(session, user_id, peer.user_id, now)
+                status = "friend"
+            else:
+                blocked_by_peer = await session.get(Block, (peer.user_id, user_id))
+                if mine is None:
+                    session.add(
+                        Contact(
+                            user_id=user_id, peer_id=peer.user_id, status="outgoing", created_at=now
+                        )
+                    )
+                # A person who blocked you never hears of your request; you are not told.
+                if (
+                    not blocked_by_peer
+                    and await session.get(Contact, (peer.user_id, user_id)) is None
+                ):
+                    session.add(
+                        Contact(
+                            user_id=peer.user_id, peer_id=user_id, status="incoming", created_at=now
+                        )
+                    )
+                status = "outgoing"
+        if status == "outgoing":
+            await self._notify_contact(peer.user_id, user_id, "incoming")
+        else:
+            await self._notify_contact(peer.user_id, user_id, "friend")
+        return status
+
+    async def _befriend(
+        self, session: AsyncSession, user_id: uuid.UUID, peer_id: uuid.UUID, now: datetime
+    ) -> None:
+        for a, b in ((user_id, peer_id), (peer_id, user_id)):
+            row = await session.get(Contact, (a, b))
+            if row is None:
+                session.add(Contact(user_id=a, peer_id=b, status="friend", created_at=now))
+            else:
+                row.status = "friend"
+        self._record(session, events.FriendAdded(user_id=user_id, friend_id=peer_id))
+
+    async def _notify_contact(self, to: uuid.UUID, about: uuid.UUID, status: str) -> None:
+        profile = (await self.profiles([about])).get(about)
+        if profile is not None:
+            await self.broker.publish(
+                user_channel(to), {"type": "contact", "status": status, "who": profile.omo_id}
+            )
+
+    async def accept_friend(self, user_id: uuid.UUID, omo_id: str) -> None:
+        peer = await self._person(omo_id)
+        async with self._transaction() as session:
+            mine = await session.get(Contact, (user_id, peer.user_id))
+            if mine is None or mine.status == "outgoing":
+                raise ProblemError("friend-request-not-found", "This person has not asked.")
+            if mine.status == "incoming":
+                await self._befriend(session, user_id, peer.user_id, self.clock.now())
+        await self._notify_contact(peer.user_id, user_id, "friend")
+
+    async def decline_friend(self, user_id: uuid.UUID, omo_id: str) -> None:
+        peer = await self._person(omo_id)
+        async with self._transaction() as session:
+            mine = await session.get(Contact, (user_id, peer.user_id))
+            if mine is None or mine.status != "incoming":
+                raise ProblemError("friend-request-not-found", "This person has not asked.")
+            await self._unlink(session, user_id, peer.user_id)
+
+    async def remove_friend(self, user_id: uuid.UUID, omo_id: str) -> None:
+        peer = await self._person(omo_id)
+        async with self._transaction() as session:
+            await self._unlink(session, user_id, peer.user_id)
+
+    async def _unlink(self, session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
+        await session.execute(
+            delete(Contact).where(
+                ((Contact.user_id == a) & (Contact.peer_id == b))
+                | ((Contact.user_id == b) & (Contact.peer_id == a))
+            )
+        )
+
+    async def block(self, user_id: uuid.UUID, omo_id: str) -> None:
+        peer = await self._person(omo_id)
+        if peer.user_id == user_id:
+            raise ProblemError("invalid-contact", "You cannot block yourself.")
+        async with self._transaction() as session:
+            if await session.get(Block, (user_id, peer.user_id)) is None:
+                session.add(
+                    Block(user_id=user_id, blocked_id=peer.user_id, created_at=self.clock.now())
+                )
+            # Their pending request to you goes away with the block.
+            mine = await session.get(Contact, (user_id, peer.user_id))
+            if mine is not None and mine.status == "incoming":
+                await self._unlink(session, user_id, peer.user_id)
+
+    async def unblock(self, user_id: uuid.UUID, omo_id: str) -> None:
+        peer = await self._person(omo_id)
+        async with self._transaction() as session:
+            await session.execute(
+                delete(Block).where(Block.user_id == user_id, Block.blocked_id == peer.user_id)
+            )
+
+    async def contacts(self, user_id: uuid.UUID) -> tuple[list[ContactView], list[PublicProfile]]:
+        """Friends and requests (both ways), and the people this person blocked."""
+        async with self.db.sessions() as session:
+            rows = (await session.scalars(select(Contact).where(Contact.user_id == user_id))).all()
+            blocked = (
+                await session.scalars(select(Block.blocked_id).where(Block.user_id == user_id))
+            ).all()
+        people = await self.profiles([r.peer_id for r in rows] + list(blocked))
+        views = [ContactView(people[r.peer_id], r.status) for r in rows if r.peer_id in people]
+        views.sort(key=lambda v: (v.status, v.profile.display_name.casefold()))
+        return views, [people[b] for b in blocked if b in people]
+
+    async def _are_friends(self, session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
+        row = await session.get(Contact, (a, b))
+        return row is not None and row.status == "friend"
+
+    # -- conversations -----------------------------------------------------------------------
+
+    async def open_direct(self, user_id: uuid.UUID, omo_id: str) -> uuid.UUID:
+        """The one 1:1 conversation between two friends, created on first use."""
+        peer = await self._person(omo_id)
+        if peer.user_id == user_id:
+            raise ProblemError("invalid-contact", "You cannot chat with yourself here.")
+        key = ":".join(sorted((str(user_id), str(peer.user_id))))
+        for _attempt in range(2):
+            try:
+                async with self._transaction() as session:
+                    existing = await session.scalar(
+                        select(Conversation.id).where(Conversation.direct_key == key)
+                    )
+                    if existing is not None:
+                        return existing
+                    if not await self._are_friends(session, user_id, peer.user_id):
+                        raise ProblemError("not-friends", "Only friends can chat one to one.")
+                    now = self.clock.now()
+                    conversation = Conversation(
+                        id=new_id(),
+                        kind="direct",
+                        direct_key=key,
+                        name="",
+                        announcement="",
+                        last_seq=0,
+                        created_at=now,
+                    )
+                    session.add(conversation)
+                    await session.flush()
+                    for member in (user_id, peer.user_id):
+                        session.add(self._member(conversation.id, member, "member", 0, now))
+                    return conversation.id
+            except IntegrityError:
+                continue  # the other person opened it at the same moment: read theirs
+        raise ProblemError("conversation-not-found", "Try again.")
+
+    def _member(
+        self,
+        conversation_id: uuid.UUID,
+        user_id: uuid.UUID,
+        role: str,
+        joined_seq: int,
+        now: datetime,
+    ) -> Member:
+        return Member(
+            conversation_id=conversation_id,
+            user_id=user_id,
+            role=role,
+            active=True,
+            muted=False,
+            joined_seq=joined_seq,
+            read_seq=joined_seq,
+            joined_at=now,
+        )
+
+    async def _friends_by_omo_id(
+        self, session: AsyncSession, user_id: uuid.UUID, omo_ids: Iterable[str]
+    ) -> list[uuid.UUID]:
+        found: list[uuid.UUID] = []
+        for omo_id in dict.fromkeys(omo_ids):
+            peer = await self._person(omo_id)
+            if peer.user_id == user_id:
+                continue
+            if not await self._are_friends(session, user_id, peer.user_id):
+                raise ProblemError(
+                    "not-friends", "%(omo_id)s is not your friend.", params={"omo_id": omo_id}
+                )
+            found.append(peer.user_id)
+        return found
+
+    async def create_group(
+        self, owner_id: uuid.UUID, name: str, omo_ids: Sequence[str]
+    ) -> uuid.UUID:
+        name = name.strip()
+        if len(name) > GROUP_NAME_MAX:
+            raise ProblemError("invalid-message", "Use a shorter group name.")
+        if len(set(omo_ids)) + 1 > GROUP_MAX_MEMBERS:
+            raise ProblemError(
+                "group-full",
+                "A group has at most %(max)d members.",
+                params={"max": GROUP_MAX_MEMBERS},
+            )
+        appended: list[ChatMessage] = []
+        async with self._transaction() as session:
+            members = await self._friends_by_omo_id(session, owner_id, omo_ids)
+            now = self.clock.now()
+            conversation = Conversation(
+                id=new_id(),
+                kind="group",
+                direct_key=None,
+                name=name,
+                announcement="",
+                last_seq=0,
+                created_at=now,
+            )
+            session.add(conversation)
+            await session.flush()
+            session.add(self._member(conversation.id, owner_id, "owner", 0, now))
+            for member in members:
+                session.add(self._member(conversation.id, member, "member", 0, now))
+            await session.flush()
+            appended.append(
+                self._append_system(session, conversation, owner_id, "created", members)
+            )
+            self._record(
+                session, events.GroupCreated(conversation_id=conversation.id, owner_id=owner_id)
+            )
+        await self._publish(appended, [owner_id, *members])
+        return conversation.id
+
+    def _append_system(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        actor: uuid.UUID,
+        event: str,
+        people: Sequence[uuid.UUID] = (),
+    ) -> ChatMessage:
+        """A membership or settings change, in the conversation's log like any message."""
+        conversation.last_seq += 1
+        row = Message(
+            id=new_id(),
+            conversation_id=conversation.id,
+            seq=conversation.last_seq,
+            sender_id=actor,
+            client_id=f"system:{new_id()}",
+            kind="system",
+            text="",
+            extra={"event": event, "people": [str(p) for p in people]},
+            sent_at=self.clock.now(),
+            recalled_at=None,
+        )
+        session.add(row)
+        return _message(row)
+
+    async def _locked_conversation(
+        self, session: AsyncSession, conversation_id: uuid.UUID
+    ) -> Conversation:
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+        )
+        if conversation is None:
+            raise ProblemError("conversation-not-found", "Check the conversation id.")
+        return conversation
+
+    async def _active_member(
+        self, session: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
+    ) -> Member:
+        member = await session.get(Member, (conversation_id, user_id))
+        if member is None or not member.active:
+            if await session.get(Conversation, conversation_id) is None:
+                raise ProblemError("conversation-not-found", "Check the conversation id.")
+            raise ProblemError("not-a-member", "Only members can do this.")
+        return member
+
+    async def require_member(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        """Refuse anyone but a current member (404 for no such conversation, else 403)."""
+        async with self.db.sessions() as session:
+            await self._active_member(session, conversation_id, user_id)
+
+    async def _active_ids(
+        self, session: AsyncSession, conversation_id: uuid.UUID
+    ) -> list[uuid.UUID]:
+        return list(
+            (
+                await session.scalars(
+                    select(Member.user_id).where(
+                        Member.conversation_id == conversation_id, Member.active.is_(True)
+                    )
+                )
+            ).all()
+        )
+
+    def _require_group_admin(self, conversation: Conversation, member: Member) -> None:
+        if conversation.kind != "group" or member.role not in ("owner", "admin"):
+            raise ProblemError("not-an-admin", "Ask the group's owner or an admin.")
+
+    async def invite(
+        self, actor_id: uuid.UUID, conversation_id: uuid.UUID, omo_ids: Sequence[str]
+    ) -> None:
+        async with self._transaction() as session:
+            conversation = await self._locked_conversation(session, conversation_id)
+            await self._active_member(session, conversation_id, actor_id)
+            if conversation.kind != "group":
+                raise ProblemError("not-an-admin", "Only groups take new members.")
+            invited = await self._friends_by_omo_id(session, actor_id, omo_ids)
+            active = set(await self._active_ids(session, conversation_id))
+            new = [u for u in invited if u not in active]
+            if len(active) + len(new) > GROUP_MAX_MEMBERS:
+                raise ProblemError(
+                    "group-full",
+                    "A group has at most %(max)d members.",
+                    params={"max": GROUP_MAX_MEMBERS},
+                )
+            if not new:
+                return
+            now = self.clock.now()
+            joined = conversation.last_seq
+            for user_id in new:
+                row = await session.get(Member, (conversation_id, user_id))
+                if row is None:
+                    session.add(self._member(conversation_id, user_id, "member", joined, now))
+                else:
+                    row.active, row.role, row.joined_seq, row.read_seq = (
+                        True,
+                        "member",
+                        joined,
+                        joined,
+                    )
+            appended = self._append_system(session, conversation, actor_id, "joined", new)
+        await self._publish([appended], [*active, *new])
+
+    async def remove_member(
+        self, actor_id: uuid.UUID, conversation_id: uuid.UUID, omo_id: str
+    ) -> None:
+        target = await self._person(omo_id)
+        if target.user_id == actor_id:
+            await self.leave(actor_id, conversation_id)
+            return
+        async with self._transaction() as session:
+            conversation = await self._locked_conversation(session, conversation_id)
+            actor = await self._active_member(session, conversation_id, actor_id)
+            self._require_group_admin(conversation, actor)
+            member = await session.get(Member, (conversation_id, target.user_id))
+            if member is None or not member.active:
+                raise ProblemError("not-a-member", "That person is not in this group.")
+            if member.role == "owner" or (member.role == "admin" and actor.role != "owner"):
+                raise ProblemError("not-an-admin", "Only the owner removes admins.")
+            audience = await self._active_ids(session, conversation_id)
+            member.active = False
+            appended = self._append_system(
+                session, conversation, actor_id, "removed", [target.user_id]
+            )
+        await self._publish([appended], audience)
+
+    async def leave(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        async with self._transaction() as session:
+            conversation = await self._locked_conversation(session, conversation_id)
+            member = await self._active_member(session, conversation_id, user_id)
+            if conversation.kind != "group":
+                raise ProblemError("not-an-admin", "A one-to-one chat cannot be left.")
+            audience = await self._active_ids(session, conversation_id)
+            member.active = False
+            if member.role == "owner":
+                heirs = (
+                    await session.scalars(
+                        select(Member)
+                        .where(
+                            Member.conversation_id == conversation_id,
+                            Member.active.is_(True),
+                            Member.user_id != user_id,
+                        )
+                        .order_by((Member.role == "admin").desc(), Member.joined_at, Member.user_id)
+                        .limit(1)
+                    )
+                ).first()
+                member.role = "member"
+                if heirs is not None:
+                    heirs.role = "owner"
+            appended = self._append_system(session, conversation, user_id, "left", [user_id])
+        await self._publish([appended], audience)
+
+    async def set_role(
+        self, actor_id: uuid.UUID, conversation_id: uuid.UUID, omo_id: str, role: Role
+    ) -> None:
+        target = await self._person(omo_id)
+        async with self._transaction() as session:
+            conversation = await self._locked_conversation(session, conversation_id)
+            actor = await self._active_member(session, conversation_id, actor_id)
+            if conversation.kind != "group" or actor.role != "owner":
+                raise ProblemError("not-an-admin", "Only the owner changes roles.")
+            member = await session.get(Member, (conversation_id, target.user_id))
+            if member is None or not member.active or member.user_id == actor_id:
+                raise ProblemError("not-a-member", "That person is not in this group.")
+            if role == "owner":
+                actor.role = "admin"
+            member.role = role
+
+    async def update_group(
+        self,
+        actor_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        *,
+        name: str | None = None,
+        announcement: str | None = None,
+    ) -> None:
+        appended: list[ChatMessage] = []
+        async with self._transaction() as session:
+            conversation = await self._locked_conversation(session, conversation_id)
+            actor = await self._active_member(session, conversation_id, actor_id)
+            self._require_group_admin(conversation, actor)
+            if name is not None and name.strip() != conversation.name:
+                if len(name.strip()) > GROUP_NAME_MAX:
+                    raise ProblemError("invalid-message", "Use a shorter group name.")
+                conversation.name = name.strip()
+                appended.append(self._append_system(session, conversation, actor_id, "renamed"))
+            if announcement is not None and announcement != conversation.announcement:
+                if len(announcement) > ANNOUNCEMENT_MAX:
+                    raise ProblemError("invalid-message", "Use a shorter announcement.")
+                conversation.announcement = announcement
+                appended.append(
+                    self._append_system(session, conversation, actor_id, "announcement")
+                )
+            audience = await self._active_ids(session, conversation_id)
+        await self._publish(appended, audience)
+
+    async def set_muted(self, user_id: uuid.UUID, conversation_id: uuid.UUID, muted: bool) -> None:
+        async with self._transaction() as session:
+            member = await self._active_member(session, conversation_id, user_id)
+            member.muted = muted
+
+    async def conversations(
+        self, user_id: uuid.UUID, only: uuid.UUID | None = None
+    ) -> list[ConversationView]:
+        """This person's conversations, newest activity first, with unread counts."""
+        async with self.db.sessions() as session:
+            query = (
+                select(Conversation, Member)
+                .join(Member, Member.conversation_id == Conversation.id)
+                .where(Member.user_id == user_id, Member.active.is_(True))
+            )
+            if only is not None:
+                query = query.where(Conversation.id == only)
+            pairs = (await session.execute(query)).all()
+            if not pairs:
+                return []
+            ids = [c.id for c, _m in pairs]
+            unread_rows = await session.execute(
+                select(Message.conversation_id, func.count())
+                .join(
+                    Member,
+                    and_(
+                        Member.conversation_id == Message.conversation_id,
+                        Member.user_id == user_id,
+                    ),
+                )
+                .where(
+                    Message.conversation_id.in_(ids),
+                    Message.seq > Member.read_seq,
+                    Message.sender_id != user_id,
+                    Message.kind.in_(CONTENT_KINDS),
+                )
+                .group_by(Message.conversation_id)
+            )
+            unread: dict[uuid.UUID, int] = {row[0]: int(row[1]) for row in unread_rows}
+            last_rows = (
+                await session.scalars(
+                    select(Message)
+                    .join(
+                        Conversation,
+                        and_(
+                            Conversation.id == Message.conversation_id,
+                            Conversation.last_seq == Message.seq,
+                        ),
+                    )
+                    .where(Message.conversation_id.in_(ids))
+                )
+            ).all()
+            last = {row.conversation_id: _message(row) for row in last_rows}
+            peers: dict[uuid.UUID, uuid.UUID] = {}
+            direct = [c.id for c, _m in pairs if c.kind == "direct"]
+            if direct:
+                for conv_id, peer_id in await session.execute(
+                    select(Member.conversation_id, Member.user_id).where(
+                        Member.conversation_id.in_(direct), Member.user_id != user_id
+                    )
+                ):
+                    peers[conv_id] = peer_id
+            roster: list[tuple[uuid.UUID, str]] = []
+            if only is not None:
+                roster = [
+                    (row[0], row[1])
+                    for row in await session.execute(
+                        select(Member.user_id, Member.role)
+                        .where(Member.conversation_id == only, Member.active.is_(True))
+                        .order_by(Member.joined_at, Member.user_id)
+                    )
+                ]
+        people = await self.profiles(
+            [*peers.values(), *(u for u, _r in roster)]
+            + [p for m in last.values() for p in _people_in(m)]
+        )
+        views = [
+            ConversationView(
+                id=c.id,
+                kind=c.kind,
+                name=c.name,
+                announcement=c.announcement,
+                last_seq=c.last_seq,
+                read_seq=m.read_seq,
+                unread=unread.get(c.id, 0),
+                muted=m.muted,
+                role=m.role,
+                peer=people.get(peers[c.id]) if c.id in peers else None,
+                last_message=last.get(c.id),
+                members=[MemberView(people[u], r) for u, r in roster if u in people],
+            )
+            for c, m in pairs
+        ]
+        views.sort(
+            key=lambda v: v.last_message.sent_at.isoformat() if v.last_message else "", reverse=True
+        )
+        return views
+
+    async def conversation(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID
+    ) -> ConversationView:
+        found = await self.conversations(user_id, only=conversation_id)
+        if not found:
+            async with self.db.sessions() as session:
+                await self._active_member(session, conversation_id, user_id)
+            raise ProblemError("not-a-member", "Only members can do this.")
+        return found[0]
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def send(self, sender_id: uuid.UUID, draft: Draft, *, origin: str = "") -> Sent:
+        """Store a message durably (idempotent by client id), then fan it out.
+
+        Returns after the commit: the caller may acknowledge to the client.
+        """
+        validate_draft(draft)
+        extra: dict[str, Any] = {}
+        mention_ids: list[uuid.UUID] = []
+        if draft.card is not None:
+            extra["card"] = _validate_card(draft.card)
+        for omo_id in dict.fromkeys(draft.mentions):
+            mention_ids.append((await self._person(omo_id)).user_id)
+        if mention_ids:
+            extra["mentions"] = [str(m) for m in mention_ids]
+        if draft.mention_all:
+            extra["mention_all"] = True
+        kind = "card" if draft.card is not None else "text"
+        if draft.location is not None:
+            extra["location"] = _validate_location(draft.location)
+            kind = "location"
+        if draft.media_id is not None:
+            media = await self._media_for_sending(sender_id, draft)
+            extra["media"] = {
+                "id": str(media.id),
+                "kind": media.kind,
+                "content_type": media.content_type,
+                "name": media.name,
+                "size": media.size,
+                "width": media.width,
+                "height": media.height,
+                "thumbnail": media.has_thumbnail,
+            }
+            kind = media.kind
+        return await self._submit(
+            _Pending(
+                sender_id=sender_id,
+                conversation_id=draft.conversation_id,
+                client_id=draft.client_id,
+                kind=kind,
+                text=draft.text,
+                extra=extra,
+                origin=origin,
+                future=asyncio.get_running_loop().create_future(),
+                mention_ids=tuple(mention_ids),
+            )
+        )
+
+    async def _media_for_sending(self, sender_id: uuid.UUID, draft: Draft) -> Media:
+        async with self.db.sessions() as session:
+            media = await session.get(Media, draft.media_id)
+        if (
+            media is None
+            or media.conversation_id != draft.conversation_id
+            or media.uploader_id != sender_id
+        ):
+            raise ProblemError("media-not-found", "Upload the file to this conversation first.")
+        return media
+
+    # -- media -------------------------------------------------------------------------------
+
+    def limit_for(self, kind: str) -> int:
+        return min(SIZE_LIMITS.get(kind, 0), self.upload_limit)
+
+    async def upload_media(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, kind: str, name: str, data: bytes
+    ) -> MediaView:
+        """Store a file for a conversation, checked by its content; send it with its id."""
+        if kind not in MEDIA_KINDS:
+            raise ProblemError("invalid-media", "Choose image, voice, video or file.")
+        if len(data) > self.limit_for(kind):
+            raise ProblemError(
+                "media-too-large",
+                "Send at most %(kib)d KiB.",
+                params={"kib": self.limit_for(kind) // 1024},
+            )
+        if not data:
+            raise ProblemError("invalid-media", "The file is empty.")
+        async with self.db.sessions() as session:
+            await self._active_member(session, conversation_id, user_id)
+        checked = check(kind, data)
+        if self.storage is None:
+            raise RuntimeError("no media storage configured")
+        media_id = new_id()
+        await self.storage.put(str(media_id), data)
+        if checked.thumbnail is not None:
+            await self.storage.put(f"{media_id}.thumb", checked.thumbnail)
+        row = Media(
+            id=media_id,
+            conversation_id=conversation_id,
+            uploader_id=user_id,
+            kind=kind,
+            content_type=checked.content_type,
+            name=name.strip()[:MEDIA_NAME_MAX],
+            size=len(data),
+            width=checked.width,
+            height=checked.height,
+            has_thumbnail=checked.thumbnail is not None,
+            created_at=self.clock.now(),
+        )
+        async with self._transaction() as session:
+            session.add(row)
+        return _media_view(row)
+
+    async def media_content(
+        self, user_id: uuid.UUID, media_id: uuid.UUID, *, thumbnail: bool = False
+    ) -> tuple[MediaView, bytes]:
+        """The bytes, only for current members of the media's conversation."""
+        async with self.db.sessions() as session:
+            media = await session.get(Media, media_id)
+            if media is None:
+                raise ProblemError("media-not-found", "There is no such file.")
+            try:
+                await self._active_member(session, media.conversation_id, user_id)
+            except ProblemError as refusal:
+                raise ProblemError("media-not-found", "There is no such file.") from refusal
+        if thumbnail and not media.has_thumbnail:
+            raise ProblemError("media-not-found", "There is no such file.")
+        assert self.storage is not None
+        data = await self.storage.get(f"{media_id}.thumb" if thumbnail else str(media_id))
+        if data is None:
+            raise ProblemError("media-not-found", "There is no such file.")
+        view = _media_view(media)
+        if thumbnail:
+            view = MediaView(
+                view.id,
+                view.conversation_id,
+                view.kind,
+                "image/jpeg",
+                view.name,
+                len(data),
+                None,
+                None,
+            )
+        return view, data
+
+    async def recall(
+        self, user_id: uuid.UUID, conversation_id: uuid.UUID, seq: int, *, origin: str = ""
+    ) -> Sent:
+        """Take back one's own message within the window; the recall is itself in the log."""
+        return await self._submit(
+            _Pending(
+                sender_id=user_id,
+                conversation_id=conversation_id,
+                client_id=f"recall:{seq}",
+                kind="recall",
+                text="",
+                extra={"target": seq},
+                origin=origin,
+                future=asyncio.get_running_loop().create_future(),
+                recall_seq=seq,
+            )
+        )
+
+    async def _submit(self, pending: _Pending) -> Sent:
+        if not self._queues:
+            raise RuntimeError("the messaging service is not started")
+        lane = hash(pending.conversation_id) % len(self._queues)
+        self._queues[lane].put_nowait(pending)
+        return await asyncio.shield(pending.future)
+
+    async def _write_forever(self, queue: asyncio.Queue[_Pending]) -> None:
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < WRITE_BATCH_MAX and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                await self._write_batch(batch)
+            except asyncio.CancelledError:
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(RuntimeError("messaging is stopping"))
+                raise
+            except Exception:
+                # One bad apple must not fail the others: retry each on its own.
+                logger.warning(
+                    "a batch of %d sends failed; retrying one by one", len(batch), exc_info=True
+                )
+                for pending in batch:
+                    if pending.future.done():
+                        continue
+                    try:
+                        await self._write_batch([pending])
+                    except Exception as exc:
+                        if not pending.future.done():
+                            pending.future.set_exception(exc)
+
+    async def _write_batch(self, batch: list[_Pending]) -> None:
+        outcomes = [_Outcome(p) for p in batch]
+        audiences: dict[uuid.UUID, list[uuid.UUID]] = {}
+        async with self._transaction() as session:
+            await self._apply(session, outcomes, audiences)
+        self.batches += 1
+        self.batched_messages += len(batch)
+        fresh: list[tuple[ChatMessage, str]] = []
+        for outcome in outcomes:
+            future = outcome.pending.future
+            if future.done():
+                continue
+            if outcome.error is not None:
+                future.set_exception(outcome.error)
+            elif outcome.sent is not None:
+                future.set_result(outcome.sent)
+                if not outcome.sent.duplicate:
+                    fresh.append((outcome.sent.message, outcome.pending.origin))
+        if fresh:
+            # Published by the fan-out task, in commit order, while the next batch commits.
+            self._fanout_queue.put_nowait((fresh, audiences))
+
+    async def _fan_out_forever(self) -> None:
+        while True:
+            fresh, audiences = await self._fanout_queue.get()
+            try:
+                await self._fan_out(fresh, audiences)
+            except Exception:
+                # Already durable: clients catch up by sync.
+                logger.warning("fan-out failed", exc_info=True)
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        outcomes: list[_Outcome],
+        audiences: dict[uuid.UUID, list[uuid.UUID]],
+    ) -> None:
+        conversation_ids = sorted({o.pending.conversation_id for o in outcomes})
+        # Lock order by id, so two nodes' batches never deadlock each other.
+        conversations = {
+            c.id: c
+            for c in (
+                await session.scalars(
+                    select(Conversation)
+                    .where(Conversation.id.in_(conversation_ids))
+                    .order_by(Conversation.id)
+                    .with_for_update()
+                )
+            ).all()
+        }
+        members: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
+        for conv_id, user_id, role in await session.execute(
+            select(Member.conversation_id, Member.user_id, Member.role).where(
+                Member.conversation_id.in_(list(conversations)), Member.active.is_(True)
+            )
+        ):
+            members[(conv_id, user_id)] = role
+            audiences.setdefault(conv_id, []).append(user_id)
+        blocks: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        senders = {o.pending.sender_id for o in outcomes}
+        direct_people = {
+            u for (c, u) in members if c in conversations and conversations[c].kind == "direct"
+        }
+        if direct_people:
+            for pair in await session.execute(
+                select(Block.user_id, Block.blocked_id).where(
+                    Block.user_id.in_(list(direct_people)), Block.blocked_id.in_(list(senders))
+                )
+            ):
+                blocks.add((pair[0], pair[1]))
+        known: dict[tuple[uuid.UUID, uuid.UUID, str], ChatMessage] = {}
+        rows: list[dict[str, Any]] = []
+        outbox: list[dict[str, Any]] = []
+        for stored in (
+            await session.scalars(
+                select(Message).where(
+                    Message.conversation_id.in_(conversation_ids),
+                    Message.sender_id.in_(list(senders)),
+                    Message.client_id.in_(list({o.pending.client_id for o in outcomes})),
+                )
+            )
+        ).all():
+            known[(stored.conversation_id, stored.sender_id, stored.client_id)] = _message(stored)
+        now = self.clock.now()
+        read_up_to: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+        for outcome in outcomes:
+            p = outcome.pending
+            key = (p.conversation_id, p.sender_id, p.client_id)
+            conversation = conversations.get(p.conversation_id)
+            try:
+                if conversation is None:
+                    raise ProblemError("conversation-not-found", "Check the conversation id.")
+                if key in known:
+                    outcome.sent = Sent(known[key], duplicate=True)
+                    continue
+                sender_role = members.get((p.conversation_id, p.sender_id))
+                if sender_role is None:
+                    raise ProblemError("not-a-member", "Only members can send here.")
+                if conversation.kind == "direct":
+                    for other in audiences.get(p.conversation_id, ()):
+                        if other != p.sender_id and (other, p.sender_id) in blocks:
+                            raise ProblemError("blocked", "Your message was not delivered.")
+                for mentioned in p.mention_ids:
+                    if (p.conversation_id, mentioned) not in members:
+                        raise ProblemError("invalid-message", "Mention only members.")
+                if p.extra.get("mention_all") and (
+                    conversation.kind != "group" or sender_role not in ("owner", "admin")
+                ):
+                    raise ProblemError("not-an-admin", "Only admins can mention everyone.")
+                if p.recall_seq is not None:
+                    await self._recall_target(session, p, now)
+            except ProblemError as error:
+                outcome.error = error
+                continue
+            conversation.last_seq += 1
+            message = ChatMessage(
+                id=new_id(),
+                conversation_id=p.conversation_id,
+                seq=conversation.last_seq,
+                sender_id=p.sender_id,
+                client_id=p.client_id,
+                kind=p.kind,
+                text=p.text,
+                extra=p.extra,
+                sent_at=now,
+                recalled=False,
+            )
+            rows.append(
+                {
+                    "id": message.id,
+                    "conversation_id": message.conversation_id,
+                    "seq": message.seq,
+                    "sender_id": message.sender_id,
+                    "client_id": message.client_id,
+                    "kind": message.kind,
+                    "text": message.text,
+                    "extra": message.extra,
+                    "sent_at": now,
+                    "recalled_at": None,
+                }
+            )
+            # The outbox row of events.MessageSent, built directly: this is the hot path.
+            outbox.append(
+                {
+                    "id": new_id(),
+                    "topic": events.MessageSent.topic,
+                    "payload": {
+                        "conversation_id": str(message.conversation_id),
+                        "seq": message.seq,
+                        "sender_id": str(message.sender_id),
+                        "kind": message.kind,
+                    },
+                    "occurred_at": now,
+                }
+            )
+            known[key] = message
+            read_up_to[(p.conversation_id, p.sender_id)] = message.seq
+            outcome.sent = Sent(message, duplicate=False)
+        # Many rows, one statement each (executemany), in the one transaction of the batch.
+        if rows:
+            await session.execute(insert(Message), rows)
+            await session.execute(insert(OutboxEvent), outbox)
+        # Sending is reading: what one sent is never unread for oneself.
+        if read_up_to:
+            members_table = cast(Table, Member.__table__)
+            await session.execute(
+                update(members_table)
+                .where(
+                    members_table.c.conversation_id == bindparam("conv"),
+                    members_table.c.user_id == bindparam("member"),
+                    members_table.c.read_seq < bindparam("seq"),
+                )
+                .values(read_seq=bindparam("seq")),
+                [
+                    {"conv": conv_id, "member": user_id, "seq": seq}
+                    for (conv_id, user_id), seq in read_up_to.items()
+                ],
+            )
+
+    async def _recall_target(self, session: AsyncSession, p: _Pending, now: datetime) -> None:
+        target = await session.scalar(
+            select(Message).where(
+                Message.conversation_id == p.conversation_id, Message.seq == p.recall_seq
+            )
+        )
+        if target is None or target.kind not in CONTENT_KINDS:
+            raise ProblemError("message-not-found", "There is no such message to recall.")
+        if target.sender_id != p.sender_id:
+            raise ProblemError("forbidden", "You can only recall your own messages.")
+        if now - target.sent_at > RECALL_WINDOW:
+            raise ProblemError(
+                "recall-too-late",
+                "Messages can be recalled for %(minutes)d minutes.",
+                params={"minutes": int(RECALL_WINDOW.total_seconds() // 60)},
+            )
+        target.text, target.extra, target.recalled_at = "", {}, now
+
+    async def _fan_out(
+        self, fresh: list[tuple[ChatMessage, str]], audiences: dict[uuid.UUID, list[uuid.UUID]]
+    ) -> None:
+        wired = await self.wire([m for m, _o in fresh])
+        publishes = []
+        for (message, origin), payload in zip(fresh, wired, strict=True):
+            frame = {"type": "message", "origin": origin, "message": payload}
+            for user_id in audiences.get(message.conversation_id, ()):
+                publishes.append(self.broker.publish(user_channel(user_id), frame))
+        await asyncio.gather(*publishes)
+
+    async def _publish(self, messages: list[ChatMessage], audience: Iterable[uuid.UUID]) -> None:
+        if not messages:
+            return
+        people = list(dict.fromkeys(audience))
+        for payload in await self.wire(messages):
+            frame = {"type": "message", "origin": "", "message": payload}
+            await asyncio.gather(*(self.broker.publish(user_channel(u), frame) for u in people))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def history(
+        self,
+        user_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """Messages after `after` (sync: exactly the gap, oldest first), or the latest ones
+        before `before` (scrolling back). Hidden-for-me messages are left out, but `until`
+        still moves past them so a cursor never sticks."""
+        limit = max(1, min(limit, HISTORY_MAX))
+        async with self.db.sessions() as session:
+            member = await self._active_member(session, conversation_id, user_id)
+            floor = member.joined_seq
+            query = select(Message).where(Message.conversation_id == conversation_id)
+            if before is not None:
+                query = query.where(Message.seq > floor, Message.seq < before)
+                rows = list(
+                    (
+                        await session.scalars(query.order_by(Message.seq.desc()).limit(limit + 1))
+                    ).all()
+                )
+                more = len(rows) > limit
+                rows = sorted(rows[:limit], key=lambda r: r.seq)
+            else:
+                query = query.where(Message.seq > max(floor, after or 0))
+                rows = list(
+                    (await session.scalars(query.order_by(Message.seq).limit(limit + 1))).all()
+                )
+                more = len(rows) > limit
+                rows = rows[:limit]
+            hidden: set[uuid.UUID] = set()
+            if rows:
+                hidden = set(
+                    (
+                        await session.scalars(
+                            select(Hidden.message_id).where(
+                                Hidden.user_id == user_id,
+                                Hidden.message_id.in_([r.id for r in rows]),
+                            )
+                        )
+                    ).all()
+                )
+            until = rows[-1].seq if rows else max(floor, after or 0)
+            return Page([_message(r) for r in rows if r.id not in hidden], until, more)
+
+    async def mark_read(self, user_id: uuid.UUID, conversation_id: uuid.UUID, seq: int) -> int:
+        """Move this person's read pointer forward (never back); tell the other members."""
+        async with self._transaction() as session:
+            member = await self._active_member(session, conversation_id, user_id)
+            conversation = await session.get(Conversation, conversation_id)
+            assert conversation is not None
+            seq = min(seq, conversation.last_seq)
+            moved = seq > member.read_seq
+            if moved:
+                member.read_seq = seq
+            audience = await self._active_ids(session, conversation_id)
+            pointer = member.read_seq
+        if moved:
+            profile = (await self.profiles([user_id])).get(user_id)
+            frame = {
+                "type": "read",
+                "conversation": str(conversation_id),
+                "reader": profile.omo_id if profile else "",
+                "seq": pointer,
+            }
+            await asyncio.gather(*(self.broker.publish(user_channel(u), frame) for u in audience))
+        return pointer
+
+    async def typing(self, user_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        """Ephemeral: never stored, dropped first under pressure."""
+        async with self.db.sessions() as session:
+            await self._active_member(session, conversation_id, user_id)
+            audience = await self._active_ids(session, conversation_id)
+        profile = (await self.profiles([user_id])).get(user_id)
+        frame = {
+            "type": "typing",
+            "conversation": str(conversation_id),
+            "who": profile.omo_id if profile else "",
+        }
+        await asyncio.gather(
+            *(self.broker.publish(user_channel(u), frame) for u in audience if u != user_id)
+        )
+
+    async def hide(self, user_id: uuid.UUID, conversation_id: uuid.UUID, seq: int) -> None:
+        """Delete for me: gone from this person's devices, still there for everyone else."""
+        async with self._transaction() as session:
+            await self._active_member(session, conversation_id, user_id)
+            message_id = await session.scalar(
+                select(Message.id).where(
+                    Message.conversation_id == conversation_id, Message.seq == seq
+                )
+            )
+            if message_id is None:
+                raise ProblemError("message-not-found", "There is no such message.")
+            if await session.get(Hidden, (user_id, message_id)) is None:
+                session.add(Hidden(user_id=user_id, message_id=message_id))
+        await self.broker.publish(
+            user_channel(user_id),
+            {"type": "hidden", "conversation": str(conversation_id), "seq": seq},
+        )

@@ -1,0 +1,1 @@
+"""Pay: wallets on a double-entry ledger, payment codes, merchant QR codes, refunds."""

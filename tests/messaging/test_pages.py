@@ -1,0 +1,59 @@
+"""The chat pages render for their members, with the strings translated and no inline script."""
+
+from __future__ import annotations
+
+import httpx
+from tests.messaging.conftest import MakePerson, direct, send
+
+
+async def test_the_chat_list_shows_unread_counts_and_the_chat_page_its_conversation(
+    client: httpx.AsyncClient, make_person: MakePerson
+) -> None:
+    ana, bo = await make_person("ana_demo", "Ana"), await make_person("bo_demo1", "Bo")
+    conversation = await direct(client, ana, bo)
+    await send(client, ana, conversation, "ciao", "c1")
+    client.cookies.set("omo_session", bo.token)
+    listed = await client.get("/chat")
+    assert listed.status_code == 200
+    assert "1 unread" in listed.text
+    assert f'href="/chat/{conversation}"' in listed.text
+    page = await client.get(f"/chat/{conversation}")
+    assert page.status_code == 200
+    assert 'role="log"' in page.text
+    assert "<h1>Ana</h1>" in page.text
+    assert "<script>" not in page.text
+    italian = await client.get(f"/chat/{conversation}?lang=it")
+    assert 'data-text-you="You"' not in italian.text
+    client.cookies.clear()
+
+
+async def test_the_chat_pages_need_a_login_and_membership(
+    client: httpx.AsyncClient, make_person: MakePerson
+) -> None:
+    ana, bo, eve = (
+        await make_person("ana_demo"),
+        await make_person("bo_demo1"),
+        await make_person("eve_demo"),
+    )
+    conversation = await direct(client, ana, bo)
+    assert (await client.get("/chat")).status_code == 303
+    client.cookies.set("omo_session", eve.token)
+    refused = await client.get(f"/chat/{conversation}")
+    assert refused.status_code == 403
+    client.cookies.clear()
+
+
+async def test_a_personal_qr_code_leads_to_a_friend_request_page(
+    client: httpx.AsyncClient, make_person: MakePerson
+) -> None:
+    ana, _bo = await make_person("ana_demo", "Ana"), await make_person("bo_demo1", "Bo")
+    client.cookies.set("omo_session", ana.token)
+    listed = await client.get("/chat")
+    assert "<svg" in listed.text
+    assert "/chat/add/ana_demo" in listed.text
+    page = await client.get("/chat/add/bo_demo1")
+    assert page.status_code == 200
+    assert "Add Bo as a friend" in page.text
+    missing = await client.get("/chat/add/nobody_here")
+    assert missing.status_code == 404
+    client.cookies.clear()

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from tests.safety.factories_messaging import FACTORIES as MESSAGING_FACTORIES
+from tests.safety.factories_pay import FACTORIES as PAY_FACTORIES
+from tests.safety.factories_pay import merchant_of
+from tests.safety.matrix import Caller, ResourceFactory, Tenancy
+
+PASSWORD = "correct horse battery"
+
+
+async def person(client: httpx.AsyncClient, app: object, phone: str, name: str) -> Caller:
+    """A real person of the platform (created the way the demo world creates people)."""
+    await app.state.identity.ensure_person(phone, PASSWORD, name)  # type: ignore[attr-defined]
+
+    async def log_in() -> dict[str, str]:
+        login = await client.post(
+            "/api/v1/identity/login", json={"phone": phone, "password": PASSWORD}
+        )
+        client.cookies.clear()
+        return {"Authorization": f"Bearer {login.json()['token']}"}
+
+    return Caller(await log_in(), renew=log_in)
+
+
+@pytest.fixture
+async def callers(client: httpx.AsyncClient, app: object) -> dict[str, Caller]:
+    return {
+        "anonymous": Caller({}),
+        "person": await person(client, app, "+33612345678", "Camille"),
+        "owner": await person(client, app, "+393401234567", "Giulia"),
+    }
+
+
+async def _device(client: httpx.AsyncClient, owner: Caller) -> dict[str, str]:
+    devices = await client.get("/api/v1/identity/devices", headers=owner.headers)
+    return {"device_id": devices.json()[0]["id"]}
+
+
+async def _organisation(client: httpx.AsyncClient, member: Caller) -> dict[str, str]:
+    org = await client.post(
+        "/api/v1/accounts/organisations", json={"name": "Matrix brand"}, headers=member.headers
+    )
+    return {"organisation_id": org.json()["id"]}
+
+
+async def _official_account(client: httpx.AsyncClient, member: Caller) -> dict[str, str]:
+    org = (await _organisation(client, member))["organisation_id"]
+    account = await client.post(
+        f"/api/v1/accounts/organisations/{org}/accounts",
+        json={"kind": "subscription", "name": "Matrix account"},
+        headers=member.headers,
+    )
+    return {"organisation_id": org, "account_id": account.json()["id"]}
+
+
+@pytest.fixture
+def resources() -> dict[str, ResourceFactory]:
+    """How to create each kind of owned resource; a new kind without a factory fails."""
+    return {
+        "identity.device": _device,
+        "accounts.organisation": _organisation,
+        "accounts.account": _official_account,
+        **MESSAGING_FACTORIES,
+        **PAY_FACTORIES,
+    }
+
+
+@pytest.fixture
+async def tenancies(
+    client: httpx.AsyncClient, app: object, callers: dict[str, Caller]
+) -> dict[str, Tenancy]:
+    """Brand members: the resource factories make the insider a member (owner) of brand A;
+    the outsider is a member (owner) of another brand, and must be refused brand A's things."""
+    outsider = await person(client, app, "+447911123456", "Olivia")
+    await _official_account(client, outsider)
+    await merchant_of(client, outsider)  # and a member of its own merchant
+    return {"brand-member": Tenancy(insider=callers["owner"], outsider=outsider)}
