@@ -59,6 +59,7 @@ async def start(app: FastAPI) -> None:
         app.state.identity,
         storage=LocalDiskStorage(settings.data_dir / "media"),
         upload_limit=settings.max_request_bytes,
+        limiter=app.state.limiter,
     )
     await service.start()
     app.state.messaging = service

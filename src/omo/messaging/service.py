@@ -36,11 +36,15 @@ from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, OutboxEvent, record_event
 from omo.core.ids import new_id
+from omo.core.ratelimit import Limit, RateLimiter
 from omo.identity.service import IdentityService, PublicProfile
 from omo.messaging import events
 from omo.messaging.media import MEDIA_KINDS, SIZE_LIMITS, check
 from omo.messaging.models import Block, Contact, Conversation, Hidden, Media, Member, Message
 from omo.messaging.storage import MediaStorage
+
+# Friend requests are how strangers reach a person: a few dozen an hour is plenty for a human.
+FRIEND_REQUESTS_PER_PERSON = Limit("friend-request-person", 30, 60 * 60)
 
 logger = logging.getLogger("omo.messaging")
 
@@ -338,7 +342,9 @@ class MessagingService:
         storage: MediaStorage | None = None,
         upload_limit: int = 2 * 1024 * 1024,
         lanes: int | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self.limiter = limiter
         self.storage = storage
         self.upload_limit = upload_limit
         self.db = db
@@ -425,6 +431,8 @@ class MessagingService:
 
     async def request_friend(self, user_id: uuid.UUID, omo_id: str) -> str:
         """Ask to be friends. Returns the relationship's status afterwards."""
+        if self.limiter:
+            await self.limiter.hit(FRIEND_REQUESTS_PER_PERSON, str(user_id))
         peer = await self._person(omo_id)
         if peer.user_id == user_id:
             raise ProblemError("invalid-contact", "You cannot add yourself.")
