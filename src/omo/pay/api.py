@@ -122,9 +122,7 @@ async def start(app: FastAPI) -> None:
     async def session_active(user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
         return any(device.id == session_id for device in await identity.list_devices(user_id))
 
-    service = PayService(
-        app.state.db, app.state.clock, session_active=session_active, limiter=app.state.limiter
-    )
+    service = PayService(app.state.db, app.state.clock, session_active=session_active)
     app.state.pay = service
 
     async def background() -> None:

@@ -36,7 +36,6 @@ from omo.core.errors import ProblemError, register
 from omo.core.events import StoredEvent, consume, record_event
 from omo.core.ids import new_id
 from omo.core.money import Money, MoneyError, minor_units
-from omo.core.ratelimit import Limit, RateLimiter
 from omo.coupons import service as coupons
 from omo.pay import events
 from omo.pay.bank import BankConnector, BankTimeout, Outcome, SandboxBank
@@ -52,9 +51,6 @@ from omo.pay.models import (
     Store,
     WebhookDelivery,
 )
-
-# The app refreshes its code every 60 s; a burst far beyond that is a script, not a person.
-PAYMENT_CODES_PER_PERSON = Limit("payment-code-person", 30, 60)
 
 register("invalid-amount", 422, "That amount cannot be paid")
 register("currency-mismatch", 422, "The currencies do not match")
@@ -229,9 +225,7 @@ class PayService:
         bank: BankConnector | None = None,
         session_active: SessionCheck | None = None,
         http: httpx.AsyncClient | None = None,
-        limiter: RateLimiter | None = None,
     ) -> None:
-        self.limiter = limiter
         self.db = db
         self.clock = clock
         self.config = config or PayConfig()
@@ -696,8 +690,6 @@ class PayService:
 
     async def issue_code(self, user_id: uuid.UUID, session_id: uuid.UUID) -> IssuedCode:
         """A fresh 18-digit code for this device; the device's older codes stop working."""
-        if self.limiter:
-            await self.limiter.hit(PAYMENT_CODES_PER_PERSON, str(user_id))
         now = self.clock.now()
         expires_at = now + timedelta(seconds=self.config.code_ttl_seconds)
         async with self._tx() as session:
