@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -8,7 +9,7 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from omo.core.ratelimit import Limit, RateLimited, RateLimiter
+from omo.core.ratelimit import POOL_SIZE, Limit, RateLimited, RateLimiter
 
 pytestmark = pytest.mark.asyncio
 
@@ -120,3 +121,11 @@ async def test_redis_keys_carry_the_prefix_and_limit_name(prefix: str) -> None:
 async def test_limit_rejects_nonsense(name: str, amount: int, per_seconds: int) -> None:
     with pytest.raises(ValueError, match="limit"):
         Limit(name, amount, per_seconds)
+
+
+async def test_a_burst_larger_than_the_pool_waits_instead_of_failing(
+    limiter: RateLimiter,
+) -> None:
+    burst = Limit("burst", 1_000, 60)
+    hits = [limiter.hit(burst, f"key-{n % 7}") for n in range(3 * POOL_SIZE)]
+    await asyncio.gather(*hits)  # every hit counted, none raised for want of a connection

@@ -15,9 +15,12 @@ from typing import Any
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import ConnectionPool
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
 
 __all__ = ["Limit", "RateLimited", "RateLimiter"]
+
+POOL_SIZE = 64  # connections per process; a hit holds one for a single round trip
+POOL_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +48,12 @@ class RateLimited(Exception):  # noqa: N818 - reads as the domain term
 
 
 def _redis_storage(redis_url: str, prefix: str) -> tuple[Storage, ConnectionPool]:
-    # We own the pool so close() can release its connections; limits has no close.
-    pool: ConnectionPool = ConnectionPool.from_url(redis_url)
+    # We own the pool so close() can release its connections; limits has no close. It is a
+    # blocking pool: when every connection is busy, a hit waits for one (up to the timeout)
+    # instead of failing, so a burst of requests is slowed, never turned into 500s.
+    pool: ConnectionPool = BlockingConnectionPool.from_url(
+        redis_url, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS
+    )
     options: dict[str, Any] = {"connection_pool": pool}
     # limits defaults to the coredis client; we use redis-py, which OMO already needs.
     storage = RedisStorage(

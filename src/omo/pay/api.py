@@ -16,6 +16,7 @@ from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal
 from omo.core.errors import PROBLEM_MEDIA_TYPE, Problem, ProblemError
 from omo.core.money import Money
+from omo.core.ratelimit import Limit, RateLimiter
 from omo.coupons import service as coupons
 from omo.pay import pages
 from omo.pay.schemas import (
@@ -58,6 +59,9 @@ logger = logging.getLogger("omo.pay")
 api = APIRouter(prefix="/api/v1/pay", tags=["pay"])
 
 PERSON = access(Access.PERSON)
+
+# The app refreshes its code every 60 s; a burst far beyond that is a script, not a person.
+PAYMENT_CODES_PER_PERSON = Limit("payment-code-person", 30, 60)
 MEMBER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner", "cashier"))
 OWNER_ONLY = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner",))
 
@@ -266,7 +270,9 @@ async def set_pin(body: PinRequest, principal: CurrentPrincipal, service: Pay) -
 
 
 @api.post("/codes", response_model=CodeOut, status_code=201, openapi_extra=PERSON)
-async def payment_code(principal: CurrentPrincipal, service: Pay) -> CodeOut:
+async def payment_code(request: Request, principal: CurrentPrincipal, service: Pay) -> CodeOut:
+    limiter: RateLimiter = request.app.state.limiter
+    await limiter.hit(PAYMENT_CODES_PER_PERSON, str(principal.user_id))
     issued = await service.issue_code(principal.user_id, principal.session_id)
     return CodeOut(
         code=issued.code,
