@@ -57,3 +57,21 @@ async def test_a_personal_qr_code_leads_to_a_friend_request_page(
     missing = await client.get("/chat/add/nobody_here")
     assert missing.status_code == 404
     client.cookies.clear()
+
+
+async def test_the_chat_list_searches_ones_messages_in_japanese(
+    client: httpx.AsyncClient, make_person: MakePerson
+) -> None:
+    ana, bo = await make_person("ana_demo", "Ana"), await make_person("bo_demo1", "Bo")
+    conversation = await direct(client, ana, bo)
+    await send(client, ana, conversation, "明日は東京で会おう", "c1")
+    client.cookies.set("omo_session", bo.token)
+    found = await client.get("/chat", params={"q": "東京"})
+    assert found.status_code == 200
+    assert "明日は東京で会おう" in found.text
+    assert 'role="search"' in found.text
+    nothing = await client.get("/chat", params={"q": "大阪"})
+    results = nothing.text.split("data-search-results", 1)[1].split("</section>", 1)[0]
+    assert "No messages found." in results
+    assert "明日は東京で会おう" not in results
+    client.cookies.clear()

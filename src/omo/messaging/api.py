@@ -39,6 +39,7 @@ from omo.messaging.schemas import (
     ReadOut,
     RequestOut,
     RoleIn,
+    SearchOut,
     SentOut,
 )
 from omo.messaging.service import ConversationView, Draft, MessagingService
@@ -354,6 +355,20 @@ async def history(
     return PageOut(messages=messages, until=page.until, more=page.more)
 
 
+@api.get("/search", response_model=SearchOut, openapi_extra=access(Access.PERSON))
+async def search(
+    principal: CurrentPrincipal,
+    service: Messaging,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    conversation_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> SearchOut:
+    """Messages of the caller's conversations holding every word of `q`, newest first.
+    Chinese and Japanese words of one or two characters are found too."""
+    found = await service.search(principal.user_id, q, conversation_id=conversation_id, limit=limit)
+    return SearchOut(messages=[MessageOut.model_validate(m) for m in await service.wire(found)])
+
+
 @api.post(
     "/conversations/{conversation_id}/read",
     response_model=ReadOut,
@@ -499,13 +514,20 @@ def _to_login(request: Request) -> Response:
     response_class=HTMLResponse,
     openapi_extra=access(Access.PERSON),
 )
-async def chat_list_page(request: Request) -> Response:
+async def chat_list_page(request: Request, q: str = "") -> Response:
     principal = await _page_principal(request)
     if principal is None:
         return _to_login(request)
     service = messaging(request)
     conversations = [
         await _conversation_out(service, v) for v in await service.conversations(principal.user_id)
+    ]
+    query = q.strip()[:200]
+    found = await service.search(principal.user_id, query) if query else []
+    titles = {c.id: c.title for c in conversations}
+    results = [
+        {"conversation_id": m.conversation_id, "title": titles.get(m.conversation_id, ""), **w}
+        for m, w in zip(found, await service.wire(found), strict=True)
     ]
     contacts, _blocked = await service.contacts(principal.user_id)
     me = await request.app.state.identity.own_profile(principal.user_id)
@@ -519,6 +541,8 @@ async def chat_list_page(request: Request) -> Response:
         contacts=contacts,
         my_qr=Markup(my_qr),  # noqa: S704  (segno's own SVG of our own URL)
         add_url=add_url,
+        query=query,
+        results=results,
     )
 
 

@@ -120,3 +120,18 @@ class Media(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     has_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MessageSearch(Base):
+    """The search index of messages (terms from `omo.core.search.index_terms`).
+
+    On SQLite this is an FTS5 virtual table, on PostgreSQL a table with a GIN index on
+    `to_tsvector('simple', terms)`; the migration makes the right one. A recalled message
+    leaves the index in the same transaction.
+    """
+
+    __tablename__ = "messaging_search"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    terms: Mapped[str] = mapped_column(Text)

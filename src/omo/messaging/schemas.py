@@ -100,6 +100,10 @@ class PageOut(BaseModel):
     more: bool
 
 
+class SearchOut(BaseModel):
+    messages: list[MessageOut] = Field(description="Newest first")
+
+
 class DirectIn(Strict):
     omo_id: str = Field(min_length=1, max_length=40)
 

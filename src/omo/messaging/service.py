@@ -27,6 +27,7 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import text as text_clause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,10 +38,20 @@ from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, OutboxEvent, record_event
 from omo.core.ids import new_id
 from omo.core.ratelimit import Limit, RateLimiter
+from omo.core.search import Query, index_terms
 from omo.identity.service import IdentityService, PublicProfile
 from omo.messaging import events
 from omo.messaging.media import MEDIA_KINDS, SIZE_LIMITS, check
-from omo.messaging.models import Block, Contact, Conversation, Hidden, Media, Member, Message
+from omo.messaging.models import (
+    Block,
+    Contact,
+    Conversation,
+    Hidden,
+    Media,
+    Member,
+    Message,
+    MessageSearch,
+)
 from omo.messaging.storage import MediaStorage
 
 # Friend requests are how strangers reach a person: a few dozen an hour is plenty for a human.
@@ -71,6 +82,7 @@ GROUP_NAME_MAX = 64
 ANNOUNCEMENT_MAX = 2000
 RECALL_WINDOW = timedelta(minutes=2)
 HISTORY_MAX = 200
+SEARCH_MAX = 50
 WRITE_BATCH_MAX = 256
 PROFILE_CACHE_SECONDS = 30.0
 CARD_FIELDS = {"url": 2048, "title": 200, "description": 500}
@@ -278,6 +290,16 @@ def _validate_card(card: dict[str, Any]) -> dict[str, Any]:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ProblemError("invalid-message", "A card links to an http or https address.")
     return cleaned
+
+
+def searchable_text(text: str, extra: dict[str, Any]) -> str:
+    """What search finds a message by: its text, a card's title and description, a place's
+    name, a file's name."""
+    card = extra.get("card") or {}
+    parts = [text, card.get("title", ""), card.get("description", "")]
+    parts.append((extra.get("location") or {}).get("name", ""))
+    parts.append((extra.get("media") or {}).get("name", ""))
+    return " ".join(part for part in parts if part)
 
 
 def validate_draft(draft: Draft) -> None:
@@ -1231,6 +1253,7 @@ class MessagingService:
         known: dict[tuple[uuid.UUID, uuid.UUID, str], ChatMessage] = {}
         rows: list[dict[str, Any]] = []
         outbox: list[dict[str, Any]] = []
+        indexed: list[dict[str, Any]] = []
         for stored in (
             await session.scalars(
                 select(Message).where(
@@ -1313,6 +1336,15 @@ class MessagingService:
                     "occurred_at": now,
                 }
             )
+            terms = index_terms(searchable_text(message.text, message.extra))
+            if terms:
+                indexed.append(
+                    {
+                        "message_id": message.id,
+                        "conversation_id": message.conversation_id,
+                        "terms": terms,
+                    }
+                )
             known[key] = message
             read_up_to[(p.conversation_id, p.sender_id)] = message.seq
             outcome.sent = Sent(message, duplicate=False)
@@ -1320,6 +1352,8 @@ class MessagingService:
         if rows:
             await session.execute(insert(Message), rows)
             await session.execute(insert(OutboxEvent), outbox)
+        if indexed:
+            await session.execute(insert(MessageSearch), indexed)
         # Sending is reading: what one sent is never unread for oneself.
         if read_up_to:
             members_table = cast(Table, Member.__table__)
@@ -1354,6 +1388,7 @@ class MessagingService:
                 params={"minutes": int(RECALL_WINDOW.total_seconds() // 60)},
             )
         target.text, target.extra, target.recalled_at = "", {}, now
+        await session.execute(delete(MessageSearch).where(MessageSearch.message_id == target.id))
 
     async def _fan_out(
         self, fresh: list[tuple[ChatMessage, str]], audiences: dict[uuid.UUID, list[uuid.UUID]]
@@ -1423,6 +1458,56 @@ class MessagingService:
                 )
             until = rows[-1].seq if rows else max(floor, after or 0)
             return Page([_message(r) for r in rows if r.id not in hidden], until, more)
+
+    async def search(
+        self,
+        user_id: uuid.UUID,
+        text: str,
+        *,
+        conversation_id: uuid.UUID | None = None,
+        limit: int = SEARCH_MAX,
+    ) -> list[ChatMessage]:
+        """This person's messages that hold `text` (every word; Chinese and Japanese words
+        of one or more characters), newest first: only conversations they are in, only what
+        they could read there, never recalled or hidden-for-me messages."""
+        query = Query.parse(text)
+        if query.empty:
+            return []
+        limit = max(1, min(limit, SEARCH_MAX))
+        async with self.db.sessions() as session:
+            if self.db.is_sqlite:
+                match = text_clause("messaging_search MATCH :q").bindparams(q=query.fts5())
+            else:
+                match = text_clause(
+                    "to_tsvector('simple', messaging_search.terms) @@ to_tsquery('simple', :q)"
+                ).bindparams(q=query.tsquery())
+            hidden = select(Hidden.message_id).where(
+                Hidden.user_id == user_id, Hidden.message_id == Message.id
+            )
+            statement = (
+                select(Message)
+                .join(MessageSearch, MessageSearch.message_id == Message.id)
+                .join(
+                    Member,
+                    and_(
+                        Member.conversation_id == Message.conversation_id,
+                        Member.user_id == user_id,
+                        Member.active.is_(True),
+                        Message.seq > Member.joined_seq,
+                    ),
+                )
+                .where(match, Message.recalled_at.is_(None), ~hidden.exists())
+                .order_by(Message.sent_at.desc(), Message.seq.desc())
+                # The index narrows by terms; `matches` confirms CJK runs, so read some spare.
+                .limit(limit * 4)
+            )
+            if conversation_id is not None:
+                statement = statement.where(Message.conversation_id == conversation_id)
+            rows = (await session.scalars(statement)).all()
+        found = [
+            _message(row) for row in rows if query.matches(searchable_text(row.text, row.extra))
+        ]
+        return found[:limit]
 
     async def mark_read(self, user_id: uuid.UUID, conversation_id: uuid.UUID, seq: int) -> int:
         """Move this person's read pointer forward (never back); tell the other members."""
