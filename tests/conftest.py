@@ -106,7 +106,12 @@ def run_in_thread(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 @pytest.fixture
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
-    common = {"data_dir": tmp_path, "secret_key": "test-secret-" + uuid.uuid4().hex}
+    common = {
+        "data_dir": tmp_path,
+        "secret_key": "test-secret-" + uuid.uuid4().hex,
+        # The tests' merchant and brand servers listen on loopback.
+        "webhooks_to_private_networks": True,
+    }
     if backend == "sqlite":
         shutil.copy(request.getfixturevalue("sqlite_template"), tmp_path / "omo.sqlite3")
         yield Settings(**common, redis_url=None)  # type: ignore[arg-type]

@@ -275,3 +275,32 @@ async def test_the_balance_at_a_past_moment(
         headers=shop.customer.auth,
     )
     assert past.json()["amount"] == "100.00"
+
+
+async def test_a_refund_is_in_the_cashiers_audit_log_once(
+    client: httpx.AsyncClient, make_shop: MakeShop
+) -> None:
+    shop = await make_shop()
+    code = await code_of(client, shop.customer)
+    await client.post(
+        shop.charge_url(),
+        json={"code": code, "amount": "30.00", "currency": "EUR", "order_id": "A-1"},
+        headers=shop.owner.auth,
+    )
+    url = f"/api/v1/pay/merchants/{shop.merchant_id}/orders/A-1/refunds"
+    for _ in range(2):  # a retry of the same refund is not a second entry
+        await client.post(
+            url,
+            json={"refund_id": "ra", "amount": "5.00", "currency": "EUR"},
+            headers=shop.owner.auth,
+        )
+    log = (await client.get("/api/v1/identity/audit-log", headers=shop.owner.auth)).json()
+    refunds = [entry for entry in log if entry["action"] == "refund"]
+    assert len(refunds) == 1
+    assert refunds[0]["detail"] == {
+        "merchant_id": str(shop.merchant_id),
+        "order_id": "A-1",
+        "refund_id": "ra",
+        "amount_minor": 500,
+        "currency": "EUR",
+    }

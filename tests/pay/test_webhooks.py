@@ -6,11 +6,14 @@ import hashlib
 import hmac
 import json
 import uuid
+from dataclasses import replace
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from omo.core.clock import ManualClock
+from omo.core.errors import ProblemError
 from omo.core.money import Money
 from omo.pay.service import PayService
 
@@ -52,4 +55,37 @@ async def test_a_payment_notifies_the_merchant_with_a_signature_and_retries(
     assert body["type"] == "payment.succeeded"
     assert body["data"]["order_id"] == "W-1"
     assert body["data"]["amount_minor"] == 250
+    await pay.http.aclose()
+
+
+async def test_a_webhook_url_into_a_private_network_is_refused(app: FastAPI) -> None:
+    pay: PayService = app.state.pay
+    pay.config = replace(pay.config, webhooks_to_private_networks=False)
+    owner = uuid.uuid4()
+    with pytest.raises(ProblemError) as refused:
+        await pay.create_merchant(owner, "org-ssrf", "SSRF", "http://169.254.169.254/latest")
+    assert refused.value.slug == "webhook-url-refused"
+    merchant = await pay.create_merchant(owner, "org-ssrf", "SSRF")
+    with pytest.raises(ProblemError):
+        await pay.update_merchant(owner, merchant.id, "http://127.0.0.1:5432/")
+
+
+async def test_a_saved_url_that_now_points_inside_is_not_called(
+    app: FastAPI, clock: ManualClock
+) -> None:
+    received: list[httpx.Request] = []
+    pay: PayService = app.state.pay
+    pay.session_active = None
+    pay.http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: received.append(r) or httpx.Response(200))
+    )
+    owner, customer = uuid.uuid4(), uuid.uuid4()
+    merchant = await pay.create_merchant(owner, "org-dns", "DNS", "http://127.0.0.1:9/hook")
+    pay.config = replace(pay.config, webhooks_to_private_networks=False)
+    await pay.top_up(customer, "t", "IBAN", Money.of("10.00", "EUR"))
+    code = await pay.issue_code(customer, uuid.uuid4())
+    await pay.charge_code(owner, merchant.id, code.code, Money.of("1.00", "EUR"), "D-1")
+    await pay.queue_webhooks()
+    assert await pay.deliver_webhooks() == 0
+    assert received == []
     await pay.http.aclose()

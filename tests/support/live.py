@@ -89,6 +89,7 @@ def server_environment(settings: Settings, gateway: SmsGateway, port: int) -> di
         "OMO_SMS_SENDER": "http",
         "OMO_SMS_GATEWAY_URL": gateway.url,
         "OMO_LOG_LEVEL": "warning",
+        "OMO_WEBHOOKS_TO_PRIVATE_NETWORKS": str(settings.webhooks_to_private_networks).lower(),
     }
     for name, value in (
         ("OMO_DATABASE_URL", settings.database_url),

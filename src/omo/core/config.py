@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     qr_ticket_ttl_seconds: int = 120
     avatar_max_bytes: int = 1024 * 1024
     max_request_bytes: int = 2 * 1024 * 1024
+    webhooks_to_private_networks: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback and private addresses (LAN or development)",
+    )
+    payment_codes_per_minute: int = Field(
+        default=30, ge=1, description="Payment codes one person may get per minute"
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

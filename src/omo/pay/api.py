@@ -48,6 +48,7 @@ from omo.pay.schemas import (
 from omo.pay.service import (
     BankResult,
     MerchantView,
+    PayConfig,
     PaymentResult,
     PaymentView,
     PayService,
@@ -60,8 +61,6 @@ api = APIRouter(prefix="/api/v1/pay", tags=["pay"])
 
 PERSON = access(Access.PERSON)
 
-# The app refreshes its code every 60 s; a burst far beyond that is a script, not a person.
-PAYMENT_CODES_PER_PERSON = Limit("payment-code-person", 30, 60)
 MEMBER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner", "cashier"))
 OWNER_ONLY = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner",))
 
@@ -126,7 +125,10 @@ async def start(app: FastAPI) -> None:
     async def session_active(user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
         return any(device.id == session_id for device in await identity.list_devices(user_id))
 
-    service = PayService(app.state.db, app.state.clock, session_active=session_active)
+    config = PayConfig(webhooks_to_private_networks=app.state.settings.webhooks_to_private_networks)
+    service = PayService(
+        app.state.db, app.state.clock, config=config, session_active=session_active
+    )
     app.state.pay = service
 
     async def background() -> None:
@@ -271,8 +273,12 @@ async def set_pin(body: PinRequest, principal: CurrentPrincipal, service: Pay) -
 
 @api.post("/codes", response_model=CodeOut, status_code=201, openapi_extra=PERSON)
 async def payment_code(request: Request, principal: CurrentPrincipal, service: Pay) -> CodeOut:
+    # The app refreshes its code every 60 s; a burst far beyond that is a script, not a person.
     limiter: RateLimiter = request.app.state.limiter
-    await limiter.hit(PAYMENT_CODES_PER_PERSON, str(principal.user_id))
+    per_minute = Limit(
+        "payment-code-person", request.app.state.settings.payment_codes_per_minute, 60
+    )
+    await limiter.hit(per_minute, str(principal.user_id))
     issued = await service.issue_code(principal.user_id, principal.session_id)
     return CodeOut(
         code=issued.code,

@@ -30,12 +30,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omo.core import audit
+from omo.core.audit import record_audit
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.events import StoredEvent, consume, record_event
 from omo.core.ids import new_id
 from omo.core.money import Money, MoneyError, minor_units
+from omo.core.outbound import RefusedDestination, check_destination
 from omo.coupons import service as coupons
 from omo.pay import events
 from omo.pay.bank import BankConnector, BankTimeout, Outcome, SandboxBank
@@ -53,6 +56,7 @@ from omo.pay.models import (
 )
 
 register("invalid-amount", 422, "That amount cannot be paid")
+register("webhook-url-refused", 422, "That webhook URL cannot be used")
 register("currency-mismatch", 422, "The currencies do not match")
 register("insufficient-funds", 402, "Not enough money in the wallet")
 register("merchant-insufficient-funds", 409, "Not enough money in the merchant account")
@@ -98,6 +102,8 @@ class PayConfig:
     )
     default_pin_threshold_major: str = "1000"
     max_payment_major: str = "1000000"
+    # Whether merchants' webhook URLs may point at loopback or private networks (omo.core.outbound).
+    webhooks_to_private_networks: bool = False
     fx_rates: dict[tuple[str, str], str] = field(
         default_factory=lambda: {
             ("CNY", "EUR"): "0.128",
@@ -472,6 +478,7 @@ class PayService:
     async def create_merchant(
         self, owner: uuid.UUID, organisation_id: str, name: str, webhook_url: str | None = None
     ) -> MerchantView:
+        await self._check_webhook_url(webhook_url)
         merchant = Merchant(
             id=new_id(),
             organisation_id=organisation_id,
@@ -555,6 +562,7 @@ class PayService:
         self, user_id: uuid.UUID, merchant_id: uuid.UUID, webhook_url: str | None
     ) -> MerchantView:
         await self._require_role(user_id, merchant_id, owner=True)
+        await self._check_webhook_url(webhook_url)
         async with self._tx() as session:
             merchant = await session.get(Merchant, merchant_id)
             assert merchant is not None
@@ -1314,6 +1322,20 @@ class PayService:
                     )
                 )
                 assert payment.user_id is not None
+                # Who gave money back, in the cashier's own audit trail, in the same commit.
+                record_audit(
+                    session,
+                    account_id=cashier,
+                    action=audit.REFUND,
+                    occurred_at=now,
+                    detail={
+                        "merchant_id": str(merchant_id),
+                        "order_id": order_id,
+                        "refund_id": refund_id,
+                        "amount_minor": money.amount_minor,
+                        "currency": money.currency,
+                    },
+                )
                 record_event(
                     session,
                     events.PaymentRefunded(
@@ -1467,8 +1489,32 @@ class PayService:
             delivered += ok
         return delivered
 
+    async def _check_webhook_url(self, url: str | None) -> None:
+        if url is None:
+            return
+        try:
+            await check_destination(url, allow_private=self.config.webhooks_to_private_networks)
+        except RefusedDestination as refused:
+            if refused.reason == "private":
+                raise ProblemError(
+                    "webhook-url-refused", "The URL points into a private network."
+                ) from None
+            if refused.reason == "unresolvable":
+                raise ProblemError(
+                    "webhook-url-refused", "The host name does not resolve."
+                ) from None
+            raise ProblemError(
+                "webhook-url-refused", "Use an http or https URL with a host name."
+            ) from None
+
     async def _post_webhook(self, merchant: Merchant, body: dict[str, Any], now: datetime) -> bool:
         if not merchant.webhook_url:
+            return False
+        try:  # again at each delivery: the host's DNS answer may have changed since it was saved
+            await check_destination(
+                merchant.webhook_url, allow_private=self.config.webhooks_to_private_networks
+            )
+        except RefusedDestination:
             return False
         payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
         timestamp = str(int(now.timestamp()))
