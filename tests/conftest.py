@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from tests.support.live import live_server, sms_gateway
+from tests.support.nodes import start_node
 from tests.support.secrets_guard import RecordingHandler, leaks_in
 
 from omo import migrations
@@ -34,7 +35,7 @@ from omo.core.clock import ManualClock
 from omo.core.config import Settings
 from omo.core.db import Base, make_engine
 
-__all__ = ["live_server", "sms_gateway"]  # fixtures shared by every test folder
+__all__ = ["live_server", "sms_gateway", "start_node"]  # fixtures shared by every test folder
 
 POSTGRES_URL = os.environ.get("OMO_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("OMO_TEST_REDIS_URL")
