@@ -118,7 +118,39 @@ async def _reservation(client: httpx.AsyncClient, buyer: Caller) -> dict[str, st
     return {"reservation_id": str(reservation["id"])}
 
 
+async def _award(client: httpx.AsyncClient, owner: Caller) -> dict[str, str]:
+    """A payment award of the caller's merchant, handing out its own campaign's coupons."""
+    merchant_id = await merchant_of(client, owner)
+    campaign = _ok(
+        await client.post(
+            "/api/v1/coupons/campaigns",
+            json={
+                "issuer": merchant_id,
+                "title": "Matrix coupon",
+                "kind": "cash_off",
+                "value": "1.00",
+                "currency": "EUR",
+                "starts_at": datetime(2000, 1, 1, tzinfo=UTC).isoformat(),
+                "ends_at": datetime(2100, 1, 1, tzinfo=UTC).isoformat(),
+                "total_stock": 10,
+            },
+            headers=owner.headers,
+        ),
+        201,
+    )
+    award = _ok(
+        await client.post(
+            f"/api/v1/coupons/merchants/{merchant_id}/payment-awards",
+            json={"campaign_id": campaign["id"], "min_spend": "0"},
+            headers=owner.headers,
+        ),
+        201,
+    )
+    return {"merchant_id": merchant_id, "award_id": str(award["id"])}
+
+
 FACTORIES: dict[str, ResourceFactory] = {
+    "coupons.award": _award,
     "pay.merchant": _merchant,
     "pay.payment": _payment,
     "coupons.reservation": _reservation,

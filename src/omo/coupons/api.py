@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal, Principal
 from omo.coupons.schemas import (
+    AwardOut,
+    AwardRequest,
     BasketOut,
     BasketRequest,
     CampaignOut,
@@ -23,6 +25,7 @@ from omo.coupons.schemas import (
     UnlockableOut,
 )
 from omo.coupons.service import (
+    AwardView,
     CampaignView,
     CouponService,
     CouponView,
@@ -30,13 +33,15 @@ from omo.coupons.service import (
     ReservationView,
     SaleView,
 )
+from omo.pay.deps import Owner
 from omo.pay.schemas import MoneyOut
-from omo.pay.service import PayService, parse_money
+from omo.pay.service import PayService, parse_basket, parse_money
 
 router = APIRouter(prefix="/api/v1/coupons", tags=["coupons"])
 
 # Creating a campaign or a sale names the merchant in the body; the service checks membership.
 PERSON = access(Access.PERSON)
+MERCHANT_OWNER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner",))
 
 
 def coupon_service(request: Request) -> CouponService:
@@ -71,6 +76,7 @@ def _campaign(view: CampaignView) -> CampaignOut:
         per_user_limit=view.per_user_limit,
         claim_code=view.claim_code,
         gift=view.gift,
+        products=view.products,
     )
 
 
@@ -131,6 +137,7 @@ async def create_campaign(
         merchants=[str(m) for m in body.merchants],
         stores=[str(s) for s in body.stores],
         return_on_refund=body.return_on_refund,
+        products=body.products,
     )
     return _campaign(view)
 
@@ -165,6 +172,7 @@ async def evaluate(body: BasketRequest, principal: CurrentPrincipal, service: Co
         str(body.merchant_id),
         str(body.store_id) if body.store_id else None,
         parse_money(body.amount, body.currency),
+        parse_basket(body.items, body.currency),
     )
     nearest = (
         UnlockableOut(
@@ -241,3 +249,48 @@ async def reservation(
     reservation_id: uuid.UUID, principal: CurrentPrincipal, service: Coupons
 ) -> ReservationOut:
     return _reservation(await service.reservation(principal.user_id, reservation_id))
+
+
+# -- coupons awarded on payment -------------------------------------------------------------
+
+
+def _award(view: AwardView) -> AwardOut:
+    return AwardOut(
+        id=view.id,
+        merchant_id=view.merchant,
+        campaign_id=view.campaign_id,
+        campaign_title=view.campaign_title,
+        min_spend=MoneyOut.of(view.min_spend),
+        active=view.active,
+    )
+
+
+@router.post(
+    "/merchants/{merchant_id}/payment-awards",
+    response_model=AwardOut,
+    status_code=201,
+    openapi_extra=MERCHANT_OWNER,
+)
+async def create_award(merchant_id: Owner, body: AwardRequest, service: Coupons) -> AwardOut:
+    """Hand out a campaign's coupons to whoever pays this merchant at least `min_spend`."""
+    campaign = await service.campaign(body.campaign_id)
+    minimum = parse_money(body.min_spend, campaign.currency).amount_minor
+    return _award(await service.create_award(str(merchant_id), body.campaign_id, minimum))
+
+
+@router.get(
+    "/merchants/{merchant_id}/payment-awards",
+    response_model=list[AwardOut],
+    openapi_extra=MERCHANT_OWNER,
+)
+async def awards(merchant_id: Owner, service: Coupons) -> list[AwardOut]:
+    return [_award(view) for view in await service.awards_of(str(merchant_id))]
+
+
+@router.delete(
+    "/merchants/{merchant_id}/payment-awards/{award_id}",
+    status_code=204,
+    openapi_extra=access(Access.BRAND_MEMBER, resource="coupons.award", roles=("owner",)),
+)
+async def end_award(merchant_id: Owner, award_id: uuid.UUID, service: Coupons) -> None:
+    await service.end_award(str(merchant_id), award_id)

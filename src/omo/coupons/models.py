@@ -30,6 +30,8 @@ class Campaign(Base):
     gift: Mapped[str] = mapped_column(String(100), default="")
     merchants: Mapped[list[str]] = mapped_column(JSON, default=list)
     stores: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Product codes (SKUs) the coupon is for; empty: the whole order.
+    products: Mapped[list[str]] = mapped_column(JSON, default=list)
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
     total_stock: Mapped[int] = mapped_column(Integer)
@@ -82,3 +84,19 @@ class Reservation(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     payment_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class PaymentAward(Base):
+    """ "Pay here, get that coupon": a merchant hands out a campaign's coupons to its payers
+    (the vending machine whose receipt carries a coupon for the shop next door). The campaign
+    is the merchant's own or names the merchant as a partner, so both sides agreed."""
+
+    __tablename__ = "coupons_payment_awards"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    merchant: Mapped[str] = mapped_column(String(64), index=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("coupons_campaigns.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    min_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from omo.pay.schemas import AMOUNT, CURRENCY, MoneyOut
+from omo.pay.schemas import AMOUNT, CURRENCY, BasketLine, MoneyOut
 
 
 class Strict(BaseModel):
@@ -33,6 +33,11 @@ class CampaignRequest(Strict):
     gift: str = Field(default="", max_length=100)
     merchants: list[uuid.UUID] = Field(default_factory=list, max_length=50)
     stores: list[uuid.UUID] = Field(default_factory=list, max_length=200)
+    products: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Product codes the coupon is for; empty: the whole order",
+    )
     starts_at: datetime
     ends_at: datetime
     total_stock: int = Field(ge=1, le=10_000_000)
@@ -53,6 +58,7 @@ class CampaignOut(BaseModel):
     per_user_limit: int
     claim_code: str
     gift: str
+    products: list[str]
 
 
 class ClaimRequest(Strict):
@@ -74,6 +80,21 @@ class BasketRequest(Strict):
     store_id: uuid.UUID | None = None
     amount: str = AMOUNT
     currency: str = CURRENCY
+    items: list[BasketLine] | None = Field(default=None, max_length=200)
+
+
+class AwardRequest(Strict):
+    campaign_id: uuid.UUID
+    min_spend: str = AMOUNT
+
+
+class AwardOut(BaseModel):
+    id: uuid.UUID
+    merchant_id: str
+    campaign_id: uuid.UUID
+    campaign_title: str
+    min_spend: MoneyOut
+    active: bool
 
 
 class OfferOut(BaseModel):

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -29,8 +29,10 @@ from omo.core.events import DomainEvent, record_event
 from omo.core.ids import new_id
 from omo.core.money import Money
 from omo.coupons import events
-from omo.coupons.models import Campaign, Coupon, FlashSale, Reservation
+from omo.coupons.models import Campaign, Coupon, FlashSale, PaymentAward, Reservation
 
+register("campaign-not-partner", 403, "This campaign is not yours to hand out")
+register("award-not-found", 404, "There is no such payment award")
 register("campaign-invalid", 422, "That campaign cannot be created")
 register("campaign-not-found", 404, "No such coupon campaign")
 register("campaign-not-open", 409, "This coupon campaign is not open")
@@ -78,6 +80,27 @@ class CampaignView:
     per_user_limit: int
     return_on_refund: bool
     claim_code: str
+    products: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AwardView:
+    id: uuid.UUID
+    merchant: str
+    campaign_id: uuid.UUID
+    campaign_title: str
+    min_spend: Money
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Awarded:
+    """A coupon handed to a payer by a payment."""
+
+    coupon_id: uuid.UUID
+    campaign_id: uuid.UUID
+    title: str
+    issuer: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +189,7 @@ def _view(campaign: Campaign) -> CampaignView:
         campaign.per_user_limit,
         campaign.return_on_refund,
         campaign.claim_code,
+        list(campaign.products),
     )
 
 
@@ -181,6 +205,22 @@ def _applies_at(campaign: Campaign, merchant_id: str, store_id: str | None) -> b
 
 def _in_window(campaign: Campaign, now: datetime) -> bool:
     return campaign.starts_at <= now < campaign.ends_at
+
+
+Lines = Sequence[tuple[str, int]]  # a basket: (product code, amount in minor units)
+MAX_PRODUCTS = 100
+PRODUCT_CODE_MAX = 64
+
+
+def _eligible(campaign: Campaign, amount_minor: int, items: Lines | None) -> int:
+    """The part of the order the coupon counts: all of it, or only its products' lines (none
+    when the coupon is for products and the merchant sent no basket)."""
+    if not campaign.products:
+        return amount_minor
+    if not items:
+        return 0
+    wanted = set(campaign.products)
+    return sum(amount for product, amount in items if product in wanted)
 
 
 def _discount(campaign: Campaign, amount_minor: int) -> int:
@@ -244,13 +284,14 @@ async def best_discount(
     store_id: str | None,
     amount: Money,
     now: datetime,
+    items: Lines | None = None,
 ) -> Discount | None:
     """The user's coupon that takes the most off this payment (gifts are chosen by hand)."""
     best: Discount | None = None
     for coupon, campaign in await _wallet_rows(session, user_id):
         if not _usable(campaign, merchant_id, store_id, amount, now):
             continue
-        off = _discount(campaign, amount.amount_minor)
+        off = _discount(campaign, _eligible(campaign, amount.amount_minor, items))
         if off > 0 and (best is None or off > best.amount.amount_minor):
             best = Discount(coupon.id, campaign.issuer, Money(off, amount.currency), campaign.title)
     return best
@@ -266,6 +307,7 @@ async def redeem(
     amount: Money,
     payment_ref: str,
     now: datetime,
+    items: Lines | None = None,
 ) -> Discount:
     """Mark the coupon used by this payment, in the payment's own transaction."""
     row = (
@@ -280,8 +322,11 @@ async def redeem(
     coupon, campaign = row
     if not _usable(campaign, merchant_id, store_id, amount, now):
         raise ProblemError("coupon-not-usable", "Check where and when the coupon is valid.")
-    if amount.amount_minor < campaign.min_spend_minor or (
-        campaign.kind == "threshold" and _discount(campaign, amount.amount_minor) == 0
+    eligible = _eligible(campaign, amount.amount_minor, items)
+    if campaign.products and eligible == 0:
+        raise ProblemError("coupon-not-usable", "The order has none of the coupon's products.")
+    if eligible < campaign.min_spend_minor or (
+        campaign.kind == "threshold" and _discount(campaign, eligible) == 0
     ):
         raise ProblemError("coupon-not-usable", "The order is below the coupon's minimum spend.")
     claimed = await session.execute(
@@ -291,7 +336,7 @@ async def redeem(
     )
     if not claimed.rowcount:  # type: ignore[attr-defined]
         raise ProblemError("coupon-not-usable", "This coupon was already used.")
-    off = Money(_discount(campaign, amount.amount_minor), amount.currency)
+    off = Money(_discount(campaign, eligible), amount.currency)
     _record(
         session,
         events.CouponRedeemed(
@@ -323,6 +368,69 @@ async def return_coupon(session: AsyncSession, *, coupon_id: uuid.UUID, now: dat
         .values(status="available", redeemed_at=None, payment_ref=None)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def award_after_payment(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    merchant_id: str,
+    paid: Money,
+    payment_ref: str,
+    now: datetime,
+) -> list[Awarded]:
+    """Coupons this payment earns from the merchant's payment awards, in the payment's own
+    transaction. An award whose campaign is closed, out of stock or at the payer's limit
+    gives nothing; it never fails the payment."""
+    rows = await session.execute(
+        select(PaymentAward, Campaign)
+        .join(Campaign, Campaign.id == PaymentAward.campaign_id)
+        .where(
+            PaymentAward.merchant == merchant_id,
+            PaymentAward.active.is_(True),
+            PaymentAward.currency == paid.currency,
+            PaymentAward.min_spend_minor <= paid.amount_minor,
+            Campaign.starts_at <= now,
+            Campaign.ends_at > now,
+            Campaign.claimed < Campaign.total_stock,
+        )
+        .order_by(PaymentAward.created_at)
+    )
+    awarded: list[Awarded] = []
+    for _award, campaign in rows.all():
+        held = await session.scalar(
+            select(func.count())
+            .select_from(Coupon)
+            .where(Coupon.campaign_id == campaign.id, Coupon.user_id == user_id)
+        )
+        if int(held or 0) >= campaign.per_user_limit:
+            continue
+        taken = await session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign.id, Campaign.claimed < Campaign.total_stock)
+            .values(claimed=Campaign.claimed + 1)
+        )
+        if not taken.rowcount:  # type: ignore[attr-defined]
+            continue
+        coupon = Coupon(
+            id=new_id(),
+            campaign_id=campaign.id,
+            user_id=user_id,
+            status="available",
+            source="payment",
+            claimed_at=now,
+            payment_ref=None,
+        )
+        session.add(coupon)
+        _record(
+            session,
+            events.CouponClaimed(
+                coupon_id=coupon.id, campaign_id=campaign.id, user_id=user_id, source="payment"
+            ),
+            now,
+        )
+        awarded.append(Awarded(coupon.id, campaign.id, campaign.title, campaign.issuer))
+    return awarded
 
 
 def _record(session: AsyncSession, event: DomainEvent, now: datetime) -> None:
@@ -428,6 +536,7 @@ class CouponService:
         merchants: list[str] | None = None,
         stores: list[str] | None = None,
         return_on_refund: bool = True,
+        products: list[str] | None = None,
     ) -> CampaignView:
         tiers = sorted([int(t), int(o)] for t, o in (tiers or []))
         problems = [
@@ -440,6 +549,8 @@ class CouponService:
             kind == "threshold" and (not tiers or any(o <= 0 or o > t for t, o in tiers)),
             kind == "gift" and not gift,
             min(value_minor, cap_minor, min_spend_minor) < 0,
+            len(products or []) > MAX_PRODUCTS,
+            any(not 0 < len(code) <= PRODUCT_CODE_MAX for code in products or []),
         ]
         if any(problems):
             raise ProblemError("campaign-invalid", "Check the kind, value, window and stock.")
@@ -458,6 +569,7 @@ class CouponService:
             gift=gift,
             merchants=merchants,
             stores=list(stores or []),
+            products=sorted(set(products or [])),
             starts_at=starts_at,
             ends_at=ends_at,
             total_stock=total_stock,
@@ -540,6 +652,67 @@ class CouponService:
         await_refresh = await self.campaign(campaign.id)
         return CouponView(coupon.id, await_refresh, coupon.status, coupon.claimed_at, None)
 
+    # -- coupons awarded on payment -------------------------------------------------------------
+
+    async def create_award(
+        self, merchant: str, campaign_id: uuid.UUID, min_spend_minor: int
+    ) -> AwardView:
+        """The merchant hands out this campaign's coupons to whoever pays it at least
+        `min_spend_minor`: its own campaign, or one whose issuer named it a partner."""
+        if min_spend_minor < 0:
+            raise ProblemError("campaign-invalid", "The minimum spend cannot be negative.")
+        async with self._tx() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None:
+                raise ProblemError("campaign-not-found", "Check the campaign or its QR code.")
+            if merchant != campaign.issuer and merchant not in campaign.merchants:
+                raise ProblemError(
+                    "campaign-not-partner",
+                    "Only the issuer and the partners it names can hand out its coupons.",
+                )
+            award = PaymentAward(
+                id=new_id(),
+                merchant=merchant,
+                campaign_id=campaign.id,
+                currency=campaign.currency,
+                min_spend_minor=min_spend_minor,
+                active=True,
+                created_at=self.clock.now(),
+            )
+            session.add(award)
+        return self._award_view(award, campaign)
+
+    async def awards_of(self, merchant: str) -> list[AwardView]:
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(PaymentAward, Campaign)
+                .join(Campaign, Campaign.id == PaymentAward.campaign_id)
+                .where(PaymentAward.merchant == merchant)
+                .order_by(PaymentAward.created_at)
+            )
+            return [self._award_view(award, campaign) for award, campaign in rows.all()]
+
+    async def end_award(self, merchant: str, award_id: uuid.UUID) -> None:
+        async with self._tx() as session:
+            ended = await session.execute(
+                update(PaymentAward)
+                .where(PaymentAward.id == award_id, PaymentAward.merchant == merchant)
+                .values(active=False)
+            )
+            if not ended.rowcount:  # type: ignore[attr-defined]
+                raise ProblemError("award-not-found", "Check the award id.")
+
+    @staticmethod
+    def _award_view(award: PaymentAward, campaign: Campaign) -> AwardView:
+        return AwardView(
+            award.id,
+            award.merchant,
+            campaign.id,
+            campaign.title,
+            Money(award.min_spend_minor, award.currency),
+            award.active,
+        )
+
     async def wallet(self, user_id: uuid.UUID) -> list[CouponView]:
         async with self.db.sessions() as session:
             rows = await session.execute(
@@ -553,7 +726,12 @@ class CouponService:
             ]
 
     async def evaluate(
-        self, user_id: uuid.UUID, merchant_id: str, store_id: str | None, amount: Money
+        self,
+        user_id: uuid.UUID,
+        merchant_id: str,
+        store_id: str | None,
+        amount: Money,
+        items: Lines | None = None,
     ) -> Basket:
         """Offers that apply to this basket, the best one, and the nearest one to unlock."""
         now = self.clock.now()
@@ -578,7 +756,8 @@ class CouponService:
         for coupon_id, campaign in candidates:
             if not _usable(campaign, merchant_id, store_id, amount, now):
                 continue
-            off = _discount(campaign, amount.amount_minor)
+            eligible = _eligible(campaign, amount.amount_minor, items)
+            off = _discount(campaign, eligible)
             if coupon_id is not None and (off > 0 or campaign.kind == "gift"):
                 offers.append(
                     Offer(
@@ -589,7 +768,7 @@ class CouponService:
                         campaign.gift,
                     )
                 )
-            step = _next_step(campaign, amount.amount_minor)
+            step = _next_step(campaign, eligible) if eligible or not campaign.products else None
             if step is not None and (nearest_key is None or (step[0], -step[1]) < nearest_key):
                 nearest_key = (step[0], -step[1])
                 nearest = Unlockable(

@@ -19,6 +19,7 @@ from omo.core.money import Money
 from omo.core.ratelimit import Limit, RateLimiter
 from omo.coupons import service as coupons
 from omo.pay import pages
+from omo.pay.deps import Member, Owner, Pay
 from omo.pay.schemas import (
     BankOut,
     BankRequest,
@@ -53,6 +54,7 @@ from omo.pay.service import (
     PaymentView,
     PayService,
     StoreView,
+    parse_basket,
     parse_money,
 )
 
@@ -63,30 +65,6 @@ PERSON = access(Access.PERSON)
 
 MEMBER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner", "cashier"))
 OWNER_ONLY = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner",))
-
-
-def pay_service(request: Request) -> PayService:
-    service: PayService = request.app.state.pay
-    return service
-
-
-Pay = Annotated[PayService, Depends(pay_service)]
-
-
-async def merchant_member(
-    merchant_id: uuid.UUID, principal: CurrentPrincipal, service: Pay
-) -> uuid.UUID:
-    """Who may act for the merchant in the path, decided before the body is even read."""
-    await service.merchant(principal.user_id, merchant_id)
-    return merchant_id
-
-
-async def merchant_owner(
-    merchant_id: uuid.UUID, principal: CurrentPrincipal, service: Pay
-) -> uuid.UUID:
-    if (await service.merchant(principal.user_id, merchant_id)).role != "owner":
-        raise ProblemError("merchant-forbidden", "Only the owner can do this.")
-    return merchant_id
 
 
 async def payment_payer(
@@ -105,8 +83,6 @@ async def reservation_holder(
     return reservation_id
 
 
-Member = Annotated[uuid.UUID, Depends(merchant_member)]
-Owner = Annotated[uuid.UUID, Depends(merchant_owner)]
 Payer = Annotated[uuid.UUID, Depends(payment_payer)]
 Holder = Annotated[uuid.UUID, Depends(reservation_holder)]
 
@@ -469,6 +445,7 @@ async def charge(
         body.order_id,
         body.store_id,
         body.coupon,
+        parse_basket(body.items, body.currency),
     )
     return _paid(result)
 

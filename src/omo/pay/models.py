@@ -142,6 +142,8 @@ class Payment(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The basket, when the merchant sent one: [[product code, amount in minor units], ...].
+    items: Mapped[list[list[Any]] | None] = mapped_column(JSON, nullable=True)
 
 
 class Refund(Base):

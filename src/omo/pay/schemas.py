@@ -135,6 +135,11 @@ class CashierRequest(Strict):
     omo_id: str = Field(min_length=1, max_length=20)
 
 
+class BasketLine(Strict):
+    product: str = Field(min_length=1, max_length=64, description="The merchant's product code")
+    amount: str = AMOUNT
+
+
 class ChargeRequest(Strict):
     code: str = Field(pattern=r"^\s*[0-9][0-9 ]{16,30}\s*$")
     amount: str = AMOUNT
@@ -142,6 +147,11 @@ class ChargeRequest(Strict):
     order_id: str = IDEMPOTENCY
     store_id: uuid.UUID | None = None
     coupon: Literal["auto", "none"] = "auto"
+    items: list[BasketLine] | None = Field(
+        default=None,
+        max_length=200,
+        description="The basket, adding up to `amount`; coupons for products need it",
+    )
 
 
 class OrderQrRequest(Strict):

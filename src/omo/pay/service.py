@@ -16,11 +16,11 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 from anyio import to_thread
@@ -57,6 +57,7 @@ from omo.pay.models import (
 
 register("invalid-amount", 422, "That amount cannot be paid")
 register("webhook-url-refused", 422, "That webhook URL cannot be used")
+register("basket-mismatch", 422, "The basket does not match the amount")
 register("currency-mismatch", 422, "The currencies do not match")
 register("insufficient-funds", 402, "Not enough money in the wallet")
 register("merchant-insufficient-funds", 409, "Not enough money in the merchant account")
@@ -207,6 +208,18 @@ def _check_amount(money: Money, config: PayConfig) -> None:
         raise ProblemError("invalid-amount", "The amount must be more than zero.")
     if money > Money.of(config.max_payment_major, money.currency):
         raise ProblemError("invalid-amount", "The amount is over the limit for one payment.")
+
+
+class Line(Protocol):
+    product: str
+    amount: str
+
+
+def parse_basket(items: Sequence[Line] | None, currency: str) -> list[tuple[str, int]] | None:
+    """A basket from the edge (product code, decimal amount) in minor units."""
+    if items is None:
+        return None
+    return [(line.product, parse_money(line.amount, currency).amount_minor) for line in items]
 
 
 def parse_money(amount: str, currency: str) -> Money:
@@ -817,6 +830,7 @@ class PayService:
             str(payment.merchant_id),
             (str(payment.store_id) if payment.store_id else None),
         )
+        items = [(str(p), int(a)) for p, a in payment.items] if payment.items else None
         if coupon == "auto":
             best = await coupons.best_discount(
                 session,
@@ -825,6 +839,7 @@ class PayService:
                 store_id=store_ref,
                 amount=amount,
                 now=now,
+                items=items,
             )
             coupon = best.coupon_id if best else "none"
         if isinstance(coupon, uuid.UUID):
@@ -837,6 +852,7 @@ class PayService:
                 amount=amount,
                 payment_ref=str(payment.id),
                 now=now,
+                items=items,
             )
         merchant = await self._merchant(payment.merchant_id)
         fee = payment.amount_minor * merchant.fee_bps // 10_000
@@ -855,6 +871,14 @@ class PayService:
         legs.append(Leg(user, -paid))
         after = await self._post(session, "payment", str(payment.id), legs, now)
         payment.fee_minor, payment.status, payment.paid_at = fee, "succeeded", now
+        await coupons.award_after_payment(
+            session,
+            user_id=payment.user_id,
+            merchant_id=merchant_ref,
+            paid=Money(paid, payment.currency),
+            payment_ref=str(payment.id),
+            now=now,
+        )
         record_event(
             session,
             events.PaymentSucceeded(
@@ -901,10 +925,14 @@ class PayService:
         order_id: str,
         store_id: uuid.UUID | None = None,
         coupon: Literal["auto", "none"] = "auto",
+        items: Sequence[tuple[str, int]] | None = None,
     ) -> PaymentResult:
-        """The merchant scanned the customer's payment code: pay now, or wait for the PIN."""
+        """The merchant scanned the customer's payment code: pay now, or wait for the PIN.
+        `items` is the basket (product code, amount), for coupons that are for products."""
         await self._require_role(cashier, merchant_id)
-        request_hash = _digest("code", code, money.amount_minor, money.currency, store_id, coupon)
+        basket = _check_basket(items, money)
+        parts: list[object] = ["code", code, money.amount_minor, money.currency, store_id, coupon]
+        request_hash = _digest(*parts, *([basket] if basket is not None else []))
         existing = await self._existing_payment(merchant_id, order_id)
         if existing is not None:
             return await self._merchant_result(self._replay(existing, request_hash))
@@ -930,6 +958,7 @@ class PayService:
             status="pending-pin",
             request_hash=request_hash,
             created_at=now,
+            items=basket,
         )
         needs_pin = self._needs_pin(money)
         try:
@@ -1538,6 +1567,27 @@ class PayService:
         await self.queue_webhooks()
         await self.deliver_webhooks()
         await self.reconcile_bank()
+
+
+MAX_BASKET_LINES = 200
+
+
+def _check_basket(items: Sequence[tuple[str, int]] | None, money: Money) -> list[list[Any]] | None:
+    """The basket as stored: its lines must be positive and add up to the amount charged."""
+    if items is None:
+        return None
+    lines = [(str(product), int(amount)) for product, amount in items]
+    if (
+        not lines
+        or len(lines) > MAX_BASKET_LINES
+        or any(not 0 < len(product) <= 64 or amount <= 0 for product, amount in lines)
+        or sum(amount for _product, amount in lines) != money.amount_minor
+    ):
+        raise ProblemError(
+            "basket-mismatch",
+            "The basket's lines must be positive and add up to the amount charged.",
+        )
+    return [[product, amount] for product, amount in lines]
 
 
 def sign_webhook(secret: str, timestamp: str, body: bytes) -> str:
