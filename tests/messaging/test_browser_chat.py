@@ -36,6 +36,11 @@ def _messages(page: Page) -> Any:
     return page.get_by_role("log", name="Messages").get_by_role("listitem")
 
 
+def _lines(*texts: str) -> list[re.Pattern[str]]:
+    """Each message item starts with who said what (its action buttons follow)."""
+    return [re.compile("^" + re.escape(text)) for text in texts]
+
+
 def _send(page: Page, text: str) -> None:
     page.get_by_role("textbox", name="Message").fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
@@ -71,7 +76,7 @@ def test_two_people_chat_and_the_one_who_was_offline_catches_up_in_order(
     expect(bo.locator("[data-chat]")).to_have_attribute("data-online", "true")
 
     _send(ana, "hello Bo")
-    expect(_messages(bo)).to_have_text(["Ana: hello Bo"])
+    expect(_messages(bo)).to_have_text(_lines("Ana: hello Bo"))
 
     bo_context.set_offline(True)
     expect(bo.locator("[data-chat]")).to_have_attribute("data-online", "false")
@@ -82,25 +87,36 @@ def test_two_people_chat_and_the_one_who_was_offline_catches_up_in_order(
     bo_context.set_offline(False)
 
     expect(bo.locator("[data-chat]")).to_have_attribute("data-online", "true", timeout=15000)
-    expected = [
+    expected = _lines(
         "Ana: hello Bo",
         "Ana: while you were away 1",
         "Ana: while you were away 2",
         "Ana: while you were away 3",
         "You: written offline",
-    ]
+    )
     expect(_messages(bo)).to_have_text(expected, timeout=15000)
     expect(_messages(ana)).to_have_text(
-        [
+        _lines(
             "You: hello Bo",
             "You: while you were away 1",
             "You: while you were away 2",
             "You: while you were away 3",
             "Bo: written offline",
-        ]
+        )
     )
     # A reload resumes from the server's log: still in order, still no duplicates.
     bo.reload()
     expect(_messages(bo)).to_have_text(expected)
+
+    # Ana recalls her last message; both see it recalled. Bo deletes the first one for himself.
+    ana.get_by_role("button", name="Recall: while you were away 3").click()
+    recalled = "This message was recalled."
+    expect(_messages(bo).nth(3)).to_have_text(re.compile(f"^Ana: {re.escape(recalled)}$"))
+    expect(_messages(ana).nth(3)).to_have_text(re.compile(f"^You: {re.escape(recalled)}$"))
+    bo.get_by_role("button", name="Delete for me: hello Bo").click()
+    expect(_messages(bo)).to_have_count(4)
+    expect(_messages(ana)).to_have_count(5)
+    bo.reload()
+    expect(_messages(bo)).to_have_count(4)
     ana_context.close()
     bo_context.close()

@@ -75,3 +75,28 @@ async def test_the_chat_list_searches_ones_messages_in_japanese(
     assert "No messages found." in results
     assert "明日は東京で会おう" not in results
     client.cookies.clear()
+
+
+async def test_a_group_page_offers_members_invitations_and_leaving_to_its_admin(
+    client: httpx.AsyncClient, make_person: MakePerson
+) -> None:
+    ana, bo = await make_person("ana_demo", "Ana"), await make_person("bo_demo1", "Bo")
+    await direct(client, ana, bo)  # friends first
+    created = await client.post(
+        "/api/v1/messaging/conversations/groups",
+        json={"name": "Hikers", "members": ["bo_demo1"]},
+        headers=ana.auth,
+    )
+    group = created.json()["id"]
+    client.cookies.set("omo_session", ana.token)
+    page = (await client.get(f"/chat/{group}")).text
+    assert 'aria-label="Remove Bo from the group"' in page
+    assert "data-invite" in page
+    assert "data-leave" in page
+    assert 'data-method="PATCH"' in page  # the owner may rename
+    client.cookies.set("omo_session", bo.token)
+    member_view = (await client.get(f"/chat/{group}")).text
+    assert "Remove Bo" not in member_view
+    assert 'data-method="PATCH"' not in member_view
+    assert "data-leave" in member_view
+    client.cookies.clear()

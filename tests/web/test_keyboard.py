@@ -7,13 +7,20 @@ element must show a visible focus indicator inside the viewport (WCAG 2.4.7, 2.4
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from tests.web.app_world import app_world
 from tests.web.conftest import LiveServer, SmsGateway
-from tests.web.test_accessibility import HTML_LANG, PASSWORD, api_sign_up
+from tests.web.test_accessibility import (
+    HTML_LANG,
+    PASSWORD,
+    api_sign_up,
+    api_sign_up_and_log_in,
+)
 
 from omo.core.formatting import format_datetime, time_zone_label
 from omo.core.i18n import translations
@@ -146,4 +153,45 @@ def test_the_language_list_does_not_reload_while_arrowing_through_it(
     lang = page.locator("html").get_attribute("lang")
     page.goto(live_server.url + "/login")
     expect(page.locator("html")).to_have_attribute("lang", lang or "")
+    context.close()
+
+
+def test_chat_and_the_payment_code_with_the_keyboard_only(
+    browser: Any, live_server: LiveServer, sms_gateway: SmsGateway
+) -> None:
+    """Send a message and delete it for oneself, then get a new payment code and set the
+    payment PIN — Tab, Shift+Tab, Enter and typing only."""
+    context = browser.new_context(locale="en")
+    phone = "+393479876543"
+    api_sign_up_and_log_in(context.request, live_server, sms_gateway, phone, "Kei", "en")
+    world = app_world(context.request, live_server, sms_gateway, phone)
+    page = context.new_page()
+    keyboard = page.keyboard
+    page.goto(f"{live_server.url}/chat/{world.direct}")
+    expect(page.locator("[data-chat]")).to_have_attribute("data-online", "true")
+    log = page.get_by_role("log", name="Messages").get_by_role("listitem")
+    expect(log).to_have_count(1)
+
+    tab_to(page, "message-text", by="id")
+    keyboard.type("typed, not clicked")
+    keyboard.press("Enter")
+    expect(log).to_have_count(2)
+    expect(page.locator("#message-text")).to_be_focused()
+    tab_to(page, "Delete for me", backwards=True)
+    keyboard.press("Enter")
+    expect(log).to_have_count(1)
+    expect(page.locator("#message-text")).to_be_focused()
+
+    tab_to(page, "Wallet", backwards=True)
+    keyboard.press("Enter")
+    digits = page.locator("[data-pay-code-digits]")
+    expect(digits).to_have_text(re.compile(r"^[0-9 ]{18,}$"))
+    first = digits.inner_text()
+    tab_to(page, "New code")
+    keyboard.press("Enter")
+    expect(digits).not_to_have_text(first)
+    tab_to(page, "new-pin", by="id")
+    keyboard.type("246810")
+    keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_text("Payment PIN set.")
     context.close()

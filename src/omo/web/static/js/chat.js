@@ -7,6 +7,8 @@ import { ChatSocket } from "./chat_socket.js";
 const root = document.querySelector("[data-chat]");
 if (root) start(root);
 
+const RECALL_WINDOW_MS = 2 * 60 * 1000;
+
 function format(template, values) {
   return template.replace(/%\((\w+)\)s/g, (_, key) => values[key] ?? "");
 }
@@ -48,8 +50,11 @@ function start(root) {
     seen.add(message.seq);
     lastSeq = Math.max(lastSeq, message.seq);
     if (message.kind === "recall") {
-      const target = list.querySelector(`[data-seq="${message.target_seq}"] [data-body]`);
-      if (target) target.textContent = text("recalled");
+      const target = list.querySelector(`[data-seq="${message.target_seq}"]`);
+      if (target) {
+        target.querySelector("[data-body]").textContent = text("recalled");
+        target.querySelector(".message-actions")?.remove();
+      }
       return;
     }
     const item = document.createElement("li");
@@ -82,9 +87,59 @@ function start(root) {
       body.textContent = line(message);
     }
     item.append(body);
+    if (message.kind !== "system" && !message.recalled) item.append(actions(message));
     // Keep the log in sequence order even when frames arrive out of order.
     const after = [...list.children].find((child) => Number(child.dataset.seq) > message.seq);
     list.insertBefore(item, after || list.querySelector("[data-pending]"));
+  }
+
+  // Recall (one's own, for 2 minutes) and delete-for-me, as real buttons for keyboards and
+  // screen readers; each names the message it acts on.
+  function actions(message) {
+    const box = document.createElement("span");
+    box.className = "message-actions";
+    const summary = (line(message) || message.media?.name || "").slice(0, 60);
+    const button = (label, aria, onClick) => {
+      const element = document.createElement("button");
+      element.type = "button";
+      element.className = "button small";
+      element.textContent = label;
+      element.setAttribute("aria-label", format(aria, { text: summary }));
+      element.addEventListener("click", onClick);
+      return element;
+    };
+    const base = `/api/v1/messaging/conversations/${conversation}/messages/${message.seq}`;
+    const recallable = Date.now() - Date.parse(message.sent_at) < RECALL_WINDOW_MS;
+    if (message.sender === me && recallable) {
+      const recall = button(text("recall"), text("recallLabel"), async () => {
+        try {
+          await call("POST", `${base}/recall`);
+          recall.remove();
+        } catch (error) {
+          showError(problemText(error));
+        }
+      });
+      box.append(recall);
+    }
+    box.append(
+      button(text("delete"), text("deleteLabel"), async () => {
+        try {
+          await call("DELETE", base);
+          list.querySelector(`[data-seq="${message.seq}"]`)?.remove();
+          connection.textContent = text("deleted");
+          field.focus();
+        } catch (error) {
+          showError(problemText(error));
+        }
+      }),
+    );
+    return box;
+  }
+
+  function showError(message) {
+    const box = composer.querySelector("[data-form-error]");
+    box.textContent = message;
+    box.hidden = false;
   }
 
   function mediaElement(media) {
