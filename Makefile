@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint typecheck contracts unit nightly lock i18n clean
+.PHONY: demo serve test lint typecheck contracts unit nightly lock i18n clean bench-synapse
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ tests/web/node_modules: tests/web/package-lock.json
 
 unit: $(STAMP) tests/web/node_modules
 	$(BIN)/pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
+
+## Matrix Synapse, the messaging benchmark's peer, in its own virtualenv (bench only).
+SYNAPSE_VERSION ?= 1.163.2
+bench-synapse: .venv-synapse/bin/python
+.venv-synapse/bin/python:
+	$(PYTHON) -m venv .venv-synapse
+	.venv-synapse/bin/pip install --quiet "matrix-synapse==$(SYNAPSE_VERSION)"
 
 ## The nightly profile: a much larger fuzzing budget per operation.
 nightly: $(STAMP)

@@ -9,8 +9,10 @@ in its own process opens N sender and N receiver WebSockets. Each sender keeps u
 time each message from send to receipt. The same load then runs against the bare limit: a
 minimal WebSocket relay in Python (no storage, no auth) that acks and forwards.
 
+Then the same pairs run against Matrix Synapse (bench/synapse_peer.py: 1:1 rooms, the send
+API and /sync), when `make bench-synapse` has installed it.
+
 Prints one JSON line: {"bench": "messaging", "figures": {...}, "ratios": {...}}.
-Matrix Synapse is not measured yet (see docs/MESSAGING.md).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import synapse_peer
 import websockets
 
 PASSWORD = "bench password 2026"
@@ -385,8 +388,16 @@ def main() -> None:
         relay.terminate()
         relay.join(10)
 
-    omo, bare = figures["omo"], figures["bare_relay"]
+    with tempfile.TemporaryDirectory(prefix="omo-bench-synapse-") as folder:
+        figures["synapse"] = synapse_peer.measure(
+            Path(__file__).resolve().parents[1], Path(folder), args.pairs, args.seconds, args.window
+        )
+
+    omo, bare, synapse = figures["omo"], figures["bare_relay"], figures["synapse"]
     ratios = {
+        "omo_vs_synapse_throughput": round(omo["delivered_per_s"] / synapse["delivered_per_s"], 1)
+        if synapse.get("delivered_per_s")
+        else None,
         "omo_vs_bare_relay_throughput": round(omo["delivered_per_s"] / bare["delivered_per_s"], 3)
         if bare["delivered_per_s"]
         else None,
@@ -405,7 +416,6 @@ def main() -> None:
                 },
                 "figures": figures,
                 "ratios": ratios,
-                "not_measured": ["synapse"],
             }
         )
     )

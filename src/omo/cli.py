@@ -46,6 +46,8 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
         log_level=settings.log_level,
         proxy_headers=True,
         ws_max_size=1024 * 1024,
+        # Chat frames are small JSON: compressing each costs more CPU than it saves bytes.
+        ws_per_message_deflate=False,
     )
 
 
