@@ -80,14 +80,14 @@ class LiveServer:
     process: subprocess.Popen[bytes]
 
 
-def server_environment(settings: Settings, gateway: SmsGateway, port: int) -> dict[str, str]:
+def server_environment(settings: Settings, gateway: SmsGateway | None, port: int) -> dict[str, str]:
+    """`omo serve`'s environment: the test's settings as OMO_* variables, and the SMS gateway
+    when the test reads text messages."""
     env = {
         **os.environ,
         "OMO_DATA_DIR": str(settings.data_dir),
         "OMO_SECRET_KEY": settings.secret_key or "",
         "OMO_PORT": str(port),
-        "OMO_SMS_SENDER": "http",
-        "OMO_SMS_GATEWAY_URL": gateway.url,
         "OMO_LOG_LEVEL": "warning",
         "OMO_WEBHOOKS_TO_PRIVATE_NETWORKS": str(settings.webhooks_to_private_networks).lower(),
     }
@@ -98,6 +98,8 @@ def server_environment(settings: Settings, gateway: SmsGateway, port: int) -> di
     ):
         if value:
             env[name] = value
+    if gateway is not None:
+        env["OMO_SMS_SENDER"], env["OMO_SMS_GATEWAY_URL"] = "http", gateway.url
     return env
 
 

@@ -4,7 +4,6 @@ variables), which a test may kill with SIGKILL and start again on the same datab
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.live import free_port
+from tests.support.live import free_port, server_environment
 
 from omo.core.config import Settings
 
@@ -44,21 +43,7 @@ async def start_node(settings: Settings, tmp_path: Path) -> AsyncIterator[Node]:
 
     async def _start() -> Running:
         port = free_port()
-        env = {
-            **os.environ,
-            "OMO_DATA_DIR": str(settings.data_dir),
-            "OMO_SECRET_KEY": settings.secret_key or "",
-            "OMO_PORT": str(port),
-            "OMO_LOG_LEVEL": "warning",
-            "OMO_WEBHOOKS_TO_PRIVATE_NETWORKS": str(settings.webhooks_to_private_networks).lower(),
-        }
-        for name, value in (
-            ("OMO_DATABASE_URL", settings.database_url),
-            ("OMO_REDIS_URL", settings.redis_url),
-            ("OMO_REDIS_PREFIX", settings.redis_prefix),
-        ):
-            if value:
-                env[name] = value
+        env = server_environment(settings, None, port)
         log = tmp_path / f"node-{len(started)}.log"
         with log.open("w") as output:
             process = subprocess.Popen(
