@@ -7,6 +7,7 @@ from typing import Annotated
 
 import segno
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.responses import Response as RawResponse
 
 from omo.core.access import Access, access
@@ -18,6 +19,7 @@ from omo.identity.schemas import (
     AuditEntryOut,
     CodeRequest,
     DeviceOut,
+    EraseRequest,
     LogInRequest,
     OmoIdChange,
     ProfileOut,
@@ -345,3 +347,29 @@ async def audit_log(
         )
         for e in entries
     ]
+
+
+@router.get("/me/export", openapi_extra=access(Access.PERSON))
+async def export_my_data(
+    request: Request, principal: CurrentPrincipal, service: Identity
+) -> JSONResponse:
+    """Everything this service's identity part holds about you, as a JSON download."""
+    data = await service.export_data(principal.user_id, client_address(request))
+    return JSONResponse(
+        data,
+        headers={"Content-Disposition": 'attachment; filename="omo-my-data.json"'},
+    )
+
+
+@router.post("/me/erase", response_model=Accepted, openapi_extra=access(Access.PERSON))
+async def erase_my_account(
+    body: EraseRequest,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    service: Identity,
+) -> Accepted:
+    """Erase your account for good: phone, name, photo and sessions are removed at once."""
+    await service.erase_account(principal.user_id, body.password, client_address(request))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return Accepted(status="erased")

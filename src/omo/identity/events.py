@@ -42,3 +42,11 @@ class ProfileChanged(DomainEvent):
     topic: ClassVar[str] = "identity.profile_changed"
     user_id: uuid.UUID
     fields: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PersonErased(DomainEvent):
+    """The person erased their account: every context drops what it holds about them."""
+
+    topic: ClassVar[str] = "identity.person_erased"
+    user_id: uuid.UUID

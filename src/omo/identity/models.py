@@ -26,6 +26,9 @@ class User(Base):
     omo_id_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     avatar_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Set when the person erased their account: the row stays as a tombstone with no personal
+    # data, because the audit log and brands' pseudonyms refer to its id.
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Avatar(Base):

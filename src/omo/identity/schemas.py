@@ -38,7 +38,11 @@ class LogInRequest(Strict):
 
 
 class Accepted(BaseModel):
-    status: Literal["code_sent", "verified", "logged_out", "revoked", "confirmed"]
+    status: Literal["code_sent", "verified", "logged_out", "revoked", "confirmed", "erased"]
+
+
+class EraseRequest(Strict):
+    password: str = Field(min_length=1, max_length=256, description="Asked again to erase")
 
 
 class SessionOut(BaseModel):

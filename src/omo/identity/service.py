@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import phonenumbers
 from anyio import to_thread
@@ -24,7 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from babel import Locale
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,6 +74,7 @@ register("invalid-region", 422, "Unknown region")
 register("invalid-locale", 422, "Unsupported language")
 register("invalid-time-zone", 422, "Unknown time zone")
 register("person-not-found", 404, "No one has that OMO ID")
+register("wrong-password", 403, "That is not your password")
 
 LOGIN_PER_PHONE = Limit("login-phone", 10, 15 * 60)
 LOGIN_PER_ADDRESS = Limit("login-address", 30, 60)
@@ -80,6 +82,8 @@ CODE_PER_PHONE_BURST = Limit("code-phone-burst", 1, 60)
 CODE_PER_PHONE = Limit("code-phone", 5, 60 * 60)
 CODE_PER_ADDRESS = Limit("code-address", 20, 60 * 60)
 QR_TICKETS_PER_ADDRESS = Limit("qr-ticket-address", 20, 60)
+# Erasure asks for the password again: a stolen session must not guess it here either.
+ERASE_PER_PERSON = Limit("erase-person", 5, 15 * 60)
 
 OMO_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{5,19}$")
 OMO_ID_CHANGE_INTERVAL = timedelta(days=365)
@@ -87,6 +91,7 @@ AVATAR_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"
 AVATAR_MAX_SIDE = 4096
 AVATAR_STORED_SIDE = 512
 SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
+ERASED_NAME = "—"  # shown wherever an erased person once appeared; the same in every language
 QR_STATUS_CHANNEL = "identity.qr-ticket."
 
 
@@ -819,6 +824,116 @@ class IdentityService:
     ) -> list[AuditRecord]:
         async with self.db.sessions() as session:
             return await audit.audit_trail(session, user_id, limit=limit, before=before)
+
+    # -- the person's own data: export and erasure ----------------------------------------
+
+    async def export_data(self, user_id: uuid.UUID, client_address: str) -> dict[str, Any]:
+        """Everything the identity context holds about the person, for the person.
+
+        The export is itself recorded in the audit log (someone holding a stolen session
+        could take it; the owner should see that it happened, when and from where).
+        """
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            user = await self._user(session, user_id)
+            devices = await session.scalars(
+                select(DeviceSession)
+                .where(DeviceSession.user_id == user_id)
+                .order_by(DeviceSession.created_at)
+            )
+            apps = await session.scalars(
+                select(Pseudonym).where(Pseudonym.user_id == user_id).order_by(Pseudonym.scope)
+            )
+            trail = await audit.audit_trail(session, user_id, limit=10_000, before=None)
+            record_audit(
+                session,
+                account_id=user_id,
+                action=audit.EXPORT,
+                occurred_at=now,
+                client_address=client_address[:64],
+            )
+            return {
+                "exported_at": now.isoformat(),
+                "profile": {
+                    "phone": user.phone_e164,
+                    "omo_id": user.omo_id,
+                    "display_name": user.display_name,
+                    "region": user.region,
+                    "locale": user.locale,
+                    "time_zone": user.time_zone,
+                    "has_photo": user.avatar_id is not None,
+                    "created_at": user.created_at.isoformat(),
+                },
+                "devices": [
+                    {
+                        "kind": d.kind,
+                        "name": d.device_name,
+                        "user_agent": d.user_agent,
+                        "client_address": d.client_address,
+                        "created_at": d.created_at.isoformat(),
+                        "last_seen_at": d.last_seen_at.isoformat(),
+                        "revoked_at": d.revoked_at.isoformat() if d.revoked_at else None,
+                    }
+                    for d in devices
+                ],
+                "known_to_apps": [
+                    {"kind": p.kind, "app_or_organisation": p.scope, "id": p.pseudonym}
+                    for p in apps
+                ],
+                "audit_log": [
+                    {
+                        "action": r.action,
+                        "actor": r.actor,
+                        "client_address": r.client_address,
+                        "detail": r.detail,
+                        "occurred_at": r.occurred_at.isoformat(),
+                    }
+                    for r in trail
+                ],
+            }
+
+    async def erase_account(self, user_id: uuid.UUID, password: str, client_address: str) -> None:
+        """Erase the person: no phone, name, photo or session remains, and no one can log in.
+
+        The row stays as a tombstone: the append-only audit log and the brands' pseudonyms
+        point at its id, and other contexts drop their own data on `PersonErased`.
+        """
+        await self.limiter.hit(ERASE_PER_PERSON, str(user_id))
+        async with self.db.sessions() as session:
+            user = await self._user(session, user_id)
+            stored_hash = user.password_hash
+        if not await self._password_matches(stored_hash, password):
+            raise ProblemError("wrong-password", "Nothing was erased.")
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            user = await self._user(session, user_id)
+            phone = user.phone_e164
+            # Not a valid E.164 number (no "+"), so no sign-up or log-in can ever match it.
+            user.phone_e164 = "erased-" + secrets.token_hex(6)
+            user.password_hash = ""
+            user.phone_verified_at = None
+            user.display_name = ERASED_NAME
+            user.region = user.locale = user.time_zone = None
+            user.omo_id = "erased-" + secrets.token_hex(6)
+            user.avatar_id = None
+            user.erased_at = now
+            await session.execute(delete(Avatar).where(Avatar.user_id == user_id))
+            await session.execute(
+                delete(VerificationCode).where(VerificationCode.phone_e164 == phone)
+            )
+            await session.execute(
+                update(DeviceSession)
+                .where(DeviceSession.user_id == user_id, DeviceSession.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            self._record(session, events.PersonErased(user_id=user_id))
+            record_audit(
+                session,
+                account_id=user_id,
+                action=audit.ERASURE,
+                occurred_at=now,
+                client_address=client_address[:64],
+            )
 
     # -- pseudonymous ids ------------------------------------------------------------------
 
