@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,6 +93,11 @@ AVATAR_MAX_SIDE = 4096
 AVATAR_STORED_SIDE = 512
 SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
 ERASED_NAME = "—"  # shown wherever an erased person once appeared; the same in every language
+
+# Another context may refuse an erasure that would lose the person something they cannot get
+# back (money in a wallet): it raises a ProblemError saying what to do first. Contexts append
+# theirs at start-up, so identity needs to know none of them.
+ErasureGuard = Callable[[uuid.UUID], Awaitable[None]]
 QR_STATUS_CHANNEL = "identity.qr-ticket."
 
 
@@ -223,6 +229,7 @@ class IdentityService:
         self._secret = settings.resolved_secret_key().encode()
         self._hasher = PasswordHasher()
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self.erasure_guards: list[ErasureGuard] = []
 
     # -- passwords and secrets -------------------------------------------------------------
 
@@ -904,6 +911,8 @@ class IdentityService:
             stored_hash = user.password_hash
         if not await self._password_matches(stored_hash, password):
             raise ProblemError("wrong-password", "Nothing was erased.")
+        for guard in self.erasure_guards:
+            await guard(user_id)
         now = self.clock.now()
         async with self.db.transaction() as session:
             user = await self._user(session, user_id)

@@ -106,6 +106,7 @@ async def start(app: FastAPI) -> None:
         app.state.db, app.state.clock, config=config, session_active=session_active
     )
     app.state.pay = service
+    identity.erasure_guards.append(service.refuse_erasure_while_holding_money)
 
     async def background() -> None:
         while True:

@@ -56,6 +56,7 @@ from omo.pay.models import (
 )
 
 register("invalid-amount", 422, "That amount cannot be paid")
+register("erasure-blocked-by-balance", 409, "Your wallet still holds money")
 register("webhook-url-refused", 422, "That webhook URL cannot be used")
 register("basket-mismatch", 422, "The basket does not match the amount")
 register("currency-mismatch", 422, "The currencies do not match")
@@ -272,6 +273,17 @@ class PayService:
 
     async def wallet(self, user_id: uuid.UUID) -> list[Money]:
         return await self.ledger.balances("user", str(user_id))
+
+    async def refuse_erasure_while_holding_money(self, user_id: uuid.UUID) -> None:
+        """Identity's erasure guard: erasing the account would strand the money in it."""
+        wallet = await self.wallet(user_id)
+        held = sorted(money.currency for money in wallet if money.amount_minor > 0)
+        if held:
+            raise ProblemError(
+                "erasure-blocked-by-balance",
+                "Withdraw your balance (%(currencies)s) to your bank first; nothing was erased.",
+                params={"currencies": ", ".join(held)},
+            )
 
     async def _wallet_in(self, user_id: uuid.UUID, currency: str) -> Money:
         for money in await self.wallet(user_id):
