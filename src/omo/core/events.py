@@ -87,14 +87,20 @@ async def read_after(
     return [StoredEvent(r.id, r.topic, r.payload, r.occurred_at) for r in rows]
 
 
-async def consume(session: AsyncSession, consumer: str, handler: Handler, limit: int = 500) -> int:
+async def consume(
+    session: AsyncSession,
+    consumer: str,
+    handler: Handler,
+    limit: int = 500,
+    topics: Sequence[str] = (),
+) -> int:
     """Feed the consumer every event after its cursor, then move the cursor, in one transaction.
 
     Ids are time-ordered but two nodes' clocks may disagree slightly, so a consumer that
     needs strict completeness re-reads a short overlap; handlers are idempotent for this.
     """
     cursor = await session.get(OutboxCursor, consumer, with_for_update=True)
-    events = await read_after(session, cursor.last_event_id if cursor else None, limit)
+    events = await read_after(session, cursor.last_event_id if cursor else None, limit, topics)
     for event in events:
         await handler(session, event)
     if events:

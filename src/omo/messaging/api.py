@@ -5,6 +5,8 @@ Thin: parse, call the service, serialise.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from typing import Annotated, Any
 
@@ -46,6 +48,8 @@ from omo.messaging.service import ConversationView, Draft, MessagingService
 from omo.messaging.storage import LocalDiskStorage
 from omo.web.pages import render
 
+logger = logging.getLogger("omo.messaging")
+
 api = APIRouter(prefix="/api/v1/messaging", tags=["messaging"])
 pages = APIRouter(include_in_schema=False)
 router = APIRouter()
@@ -65,8 +69,22 @@ async def start(app: FastAPI) -> None:
     await service.start()
     app.state.messaging = service
 
+    async def forget_erased_people() -> None:
+        while True:
+            await asyncio.sleep(2)
+            try:
+                await service.forget_erased_people()
+            except Exception:
+                logger.exception("messaging could not apply erasures")
+
+    app.state.messaging_erasures = asyncio.create_task(forget_erased_people())
+
 
 async def stop(app: FastAPI) -> None:
+    erasures: asyncio.Task[None] | None = getattr(app.state, "messaging_erasures", None)
+    if erasures is not None:
+        erasures.cancel()
+        await asyncio.gather(erasures, return_exceptions=True)
     service: MessagingService | None = getattr(app.state, "messaging", None)
     if service is not None:
         await service.stop()

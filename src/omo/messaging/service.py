@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy import text as text_clause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,10 +35,11 @@ from omo.core.broker import Broker
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
-from omo.core.events import DomainEvent, OutboxEvent, record_event
+from omo.core.events import DomainEvent, OutboxEvent, StoredEvent, consume, record_event
 from omo.core.ids import new_id
 from omo.core.ratelimit import Limit, RateLimiter
 from omo.core.search import Query, index_terms
+from omo.identity.events import PersonErased
 from omo.identity.service import IdentityService, PublicProfile
 from omo.messaging import events
 from omo.messaging.media import MEDIA_KINDS, SIZE_LIMITS, check
@@ -820,25 +821,59 @@ class MessagingService:
             if conversation.kind != "group":
                 raise ProblemError("not-an-admin", "A one-to-one chat cannot be left.")
             audience = await self._active_ids(session, conversation_id)
-            member.active = False
-            if member.role == "owner":
-                heirs = (
-                    await session.scalars(
-                        select(Member)
-                        .where(
-                            Member.conversation_id == conversation_id,
-                            Member.active.is_(True),
-                            Member.user_id != user_id,
-                        )
-                        .order_by((Member.role == "admin").desc(), Member.joined_at, Member.user_id)
-                        .limit(1)
-                    )
-                ).first()
-                member.role = "member"
-                if heirs is not None:
-                    heirs.role = "owner"
-            appended = self._append_system(session, conversation, user_id, "left", [user_id])
+            appended = await self._depart(session, conversation, member)
         await self._publish([appended], audience)
+
+    async def _depart(
+        self, session: AsyncSession, conversation: Conversation, member: Member
+    ) -> ChatMessage:
+        """The member leaves the group; an owner hands the group to an admin, else the eldest."""
+        member.active = False
+        if member.role == "owner":
+            heirs = (
+                await session.scalars(
+                    select(Member)
+                    .where(
+                        Member.conversation_id == conversation.id,
+                        Member.active.is_(True),
+                        Member.user_id != member.user_id,
+                    )
+                    .order_by((Member.role == "admin").desc(), Member.joined_at, Member.user_id)
+                    .limit(1)
+                )
+            ).first()
+            member.role = "member"
+            if heirs is not None:
+                heirs.role = "owner"
+        return self._append_system(session, conversation, member.user_id, "left", [member.user_id])
+
+    async def forget_erased_people(self) -> int:
+        """React to identity's erasures: drop the person's contacts, requests and blocks, and
+        take them out of every group (handing ownership on). 1:1 histories stay with the other
+        person, under the erased name. Idempotent, from the outbox at this context's pace."""
+
+        async def forget(session: AsyncSession, event: StoredEvent) -> None:
+            user_id = uuid.UUID(event.payload["user_id"])
+            await session.execute(
+                delete(Contact).where(or_(Contact.user_id == user_id, Contact.peer_id == user_id))
+            )
+            await session.execute(
+                delete(Block).where(or_(Block.user_id == user_id, Block.blocked_id == user_id))
+            )
+            memberships = await session.scalars(
+                select(Member).where(Member.user_id == user_id, Member.active.is_(True))
+            )
+            for member in memberships.all():
+                conversation = await self._locked_conversation(session, member.conversation_id)
+                if conversation.kind == "group":
+                    await self._depart(session, conversation, member)
+                else:
+                    member.active = False
+
+        async with self._transaction() as session:
+            return await consume(
+                session, "messaging.erasures", forget, topics=(PersonErased.topic,)
+            )
 
     async def set_role(
         self, actor_id: uuid.UUID, conversation_id: uuid.UUID, omo_id: str, role: Role
