@@ -5,9 +5,9 @@ service, serialise."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
 from omo.accounts import pages, wechat
@@ -26,6 +26,7 @@ from omo.accounts.schemas import (
     FollowRequest,
     ManagedAccountOut,
     MemberOut,
+    MemberRemovalRequest,
     MemberRequest,
     MenuClickOut,
     MenuClickRequest,
@@ -35,14 +36,21 @@ from omo.accounts.schemas import (
     OrganisationOut,
     OrganisationRequest,
     ProfileOut,
+    PublicTemplateOut,
     QrOut,
     QuotaOut,
+    QuotaRequest,
     ScanRequest,
     SecretOut,
+    SubscriptionOut,
     TaggingRequest,
     TagOut,
     TagRequest,
+    TemplateMessageRequest,
+    TemplateOut,
+    TemplateRequest,
     ThreadItemOut,
+    VerificationRequest,
     WebhookRequest,
 )
 from omo.accounts.service import (
@@ -69,6 +77,7 @@ ORG_MEMBER = access(
 ORG_MANAGER = access(Access.BRAND_MEMBER, resource="accounts.organisation", roles=MANAGERS)
 SERVE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=EVERYONE)
 MANAGE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=MANAGERS)
+OPERATE = access(Access.OPERATOR, resource="accounts.account")
 
 
 def account_service(request: Request) -> AccountService:
@@ -80,7 +89,15 @@ Accounts = Annotated[AccountService, Depends(account_service)]
 
 
 async def start(app: FastAPI) -> None:
-    service = AccountService(app.state.db, app.state.clock, app.state.identity, app.state.broker)
+    settings = app.state.settings
+    service = AccountService(
+        app.state.db,
+        app.state.clock,
+        app.state.identity,
+        app.state.broker,
+        limiter=app.state.limiter,
+        operators=settings.operators.split(","),
+    )
     app.state.accounts = service
     app.state.accounts_webhooks = WebhookWorker(service, app.state.db)
     app.state.accounts_webhooks.start()
@@ -121,10 +138,20 @@ async def _org_manager(
     return organisation_id
 
 
+async def _operating(
+    account_id: uuid.UUID, principal: CurrentPrincipal, service: Accounts
+) -> uuid.UUID:
+    """A platform operator (settings OMO_OPERATORS); anyone else is refused with 403."""
+    await service.require_operator(principal.user_id)
+    await service.account(account_id)
+    return account_id
+
+
 Serving = Annotated[uuid.UUID, Depends(_serving)]
 Managing = Annotated[uuid.UUID, Depends(_managing)]
 OrgMember = Annotated[uuid.UUID, Depends(_org_member)]
 OrgManager = Annotated[uuid.UUID, Depends(_org_manager)]
+Operating = Annotated[uuid.UUID, Depends(_operating)]
 
 
 def _org(view: OrganisationView) -> OrganisationOut:
@@ -471,6 +498,149 @@ async def deliveries(account_id: Serving, service: Accounts) -> list[DeliveryOut
         )
         for d in await service.deliveries(account_id)
     ]
+
+
+# -- notification templates ------------------------------------------------------------------
+
+
+def _template(row: Any) -> TemplateOut:
+    return TemplateOut(template_id=row.id, title=row.title, content=row.content)
+
+
+@native.get("/{account_id}/templates", response_model=list[PublicTemplateOut], openapi_extra=ANYONE)
+async def public_templates(
+    account_id: uuid.UUID, principal: MaybePrincipal, service: Accounts
+) -> list[PublicTemplateOut]:
+    """The account's notification templates, with what the caller has accepted of each."""
+    rows = await service.templates(account_id)
+    mine = await service.subscriptions(principal.user_id, account_id) if principal else {}
+    return [
+        PublicTemplateOut(**_template(r).model_dump(), remaining=mine.get(r.id, 0)) for r in rows
+    ]
+
+
+@native.put(
+    "/{account_id}/templates/{template_id}/subscription",
+    response_model=SubscriptionOut,
+    openapi_extra=PERSON,
+)
+async def subscribe_template(
+    account_id: uuid.UUID,
+    template_id: Annotated[str, Path(max_length=64)],
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> SubscriptionOut:
+    """Accept one more message of this template (the account may send it outside 48 hours)."""
+    remaining = await service.subscribe_template(principal.user_id, account_id, template_id)
+    return SubscriptionOut(remaining=remaining)
+
+
+@native.delete(
+    "/{account_id}/templates/{template_id}/subscription",
+    response_model=SubscriptionOut,
+    openapi_extra=PERSON,
+)
+async def unsubscribe_template(
+    account_id: uuid.UUID,
+    template_id: Annotated[str, Path(max_length=64)],
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> SubscriptionOut:
+    remaining = await service.subscribe_template(
+        principal.user_id, account_id, template_id, accept=False
+    )
+    return SubscriptionOut(remaining=remaining)
+
+
+@native.post(
+    "/manage/{account_id}/templates",
+    response_model=TemplateOut,
+    status_code=201,
+    openapi_extra=MANAGE,
+)
+async def create_template(
+    account_id: Managing, body: TemplateRequest, service: Accounts
+) -> TemplateOut:
+    return _template(await service.create_template(account_id, body.title, body.content))
+
+
+@native.get("/manage/{account_id}/templates", response_model=list[TemplateOut], openapi_extra=SERVE)
+async def templates(account_id: Serving, service: Accounts) -> list[TemplateOut]:
+    return [_template(r) for r in await service.templates(account_id)]
+
+
+@native.post(
+    "/manage/{account_id}/template-messages",
+    response_model=ThreadItemOut,
+    status_code=201,
+    openapi_extra=SERVE,
+)
+async def send_template(
+    account_id: Serving, body: TemplateMessageRequest, service: Accounts
+) -> ThreadItemOut:
+    """A template message: outside the 48-hour window too, to a follower who accepted it."""
+    item = await service.send_template(
+        account_id,
+        body.openid,
+        body.template_id,
+        {k: {"value": v.value} for k, v in body.data.items()},
+        url=body.url,
+    )
+    return _item(item)
+
+
+@native.get(
+    "/media/{media_id}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        }
+    },
+    openapi_extra=PERSON,
+)
+async def media(media_id: uuid.UUID, principal: CurrentPrincipal, service: Accounts) -> Response:
+    """A file the account sent in a message (image, voice, video), while it lives (3 days)."""
+    row = await service.media(None, media_id)
+    return Response(
+        row.data, media_type=row.content_type, headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+# -- members ---------------------------------------------------------------------------------
+
+
+@native.post(
+    "/organisations/{organisation_id}/member-removals",
+    response_model=OrganisationOut,
+    openapi_extra=ORG_MANAGER,
+)
+async def remove_member(
+    organisation_id: OrgManager,
+    body: MemberRemovalRequest,
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> OrganisationOut:
+    return _org(await service.remove_member(principal.user_id, organisation_id, body.omo_id))
+
+
+# -- the platform operator ---------------------------------------------------------------------
+
+
+@native.put("/operator/{account_id}/verification", response_model=AccountOut, openapi_extra=OPERATE)
+async def verify(account_id: Operating, body: VerificationRequest, service: Accounts) -> AccountOut:
+    """Give or take the verified badge (shown wherever the account appears)."""
+    return _account(await service.verify(account_id, body.verified))
+
+
+@native.put("/operator/{account_id}/quota", response_model=QuotaOut, openapi_extra=OPERATE)
+async def set_quota(account_id: Operating, body: QuotaRequest, service: Accounts) -> QuotaOut:
+    """This account's broadcasts per period (null: its kind's default)."""
+    await service.set_quota(account_id, body.allowed)
+    view = await service.quota(account_id)
+    return QuotaOut(period=view.period, used=view.used, allowed=view.allowed)
 
 
 router.include_router(native)

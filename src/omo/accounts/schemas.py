@@ -227,3 +227,47 @@ class DeliveryOut(BaseModel):
     attempts: int
     last_error: str
     updated_at: datetime
+
+
+class TemplateRequest(RequestModel):
+    title: str = Field(min_length=1, max_length=64)
+    content: str = Field(min_length=1, max_length=2000)
+
+
+class TemplateOut(BaseModel):
+    template_id: str
+    title: str
+    content: str
+
+
+class PublicTemplateOut(TemplateOut):
+    remaining: int = Field(description="Messages of it the caller has accepted and not received")
+
+
+class SubscriptionOut(BaseModel):
+    remaining: int
+
+
+class TemplateField(RequestModel):
+    value: str = Field(max_length=200)
+
+
+class TemplateMessageRequest(RequestModel):
+    openid: str = Field(min_length=1, max_length=64)
+    template_id: str = Field(min_length=1, max_length=64)
+    data: dict[str, TemplateField] = Field(default_factory=dict, max_length=20)
+    url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+|/\S*)?$")
+
+
+class VerificationRequest(RequestModel):
+    verified: bool
+
+
+class QuotaRequest(RequestModel):
+    allowed: int | None = Field(
+        default=None, ge=0, le=1000, description="Broadcasts per period; null: the kind's default"
+    )
+
+
+class MemberRemovalRequest(RequestModel):
+    omo_id: str = Field(min_length=1, max_length=40)

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -50,19 +51,24 @@ from omo.accounts.models import (
     Follow,
     FollowerTag,
     KeywordRule,
+    Media,
     Member,
     OfficialAccount,
     Organisation,
     Quota,
     Tag,
+    Template,
+    TemplateSubscription,
     WebhookDelivery,
 )
+from omo.core import audit
 from omo.core.broker import Broker
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, record_event
 from omo.core.ids import new_id
+from omo.core.ratelimit import Limit, RateLimiter
 from omo.identity.service import IdentityService
 from omo.messaging.service import user_channel
 
@@ -92,6 +98,30 @@ register("accounts-invalid-menu", 400, "The menu is not valid")
 register("accounts-invalid-message", 400, "The message is not valid")
 register("accounts-not-allowed", 403, "Your role in this brand does not allow this")
 register("accounts-bad-credentials", 401, "Wrong app id or secret")
+register("accounts-not-subscribed", 409, "This person has not subscribed to this template")
+register("accounts-invalid-template", 400, "The template is not valid")
+register("accounts-invalid-media", 400, "The media file is not valid")
+register("accounts-media-too-large", 413, "The media file is too large for its type")
+register("accounts-not-operator", 403, "Only a platform operator may do this")
+
+# Templates: each acceptance by the follower is one message; acceptances add up to this.
+SUBSCRIPTION_CREDITS_MAX = 10
+TEMPLATE_FIELD_MAX = 200
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]{1,32})\.DATA\s*\}\}")
+
+# Temporary media: kept 3 days; each kind has its content types (by their first bytes) and
+# its size limit (below the deployment's request limit, 2 MiB by default).
+MEDIA_LIFETIME = timedelta(days=3)
+MEDIA_LIMITS: dict[str, int] = {
+    "image": 1024 * 1024,
+    "voice": 1024 * 1024,
+    "video": 2 * 1024 * 1024,
+    "thumb": 64 * 1024,
+}
+
+# The developer API's budget per app (per official account), on every node alike.
+TOKENS_PER_APP = Limit("accounts-token", 20, 60 * 60)
+SENDS_PER_APP = Limit("accounts-send", 600, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,12 +291,18 @@ class AccountService:
         broker: Broker,
         *,
         quotas: dict[str, int] | None = None,
+        limiter: RateLimiter | None = None,
+        operators: Sequence[str] = (),
     ) -> None:
         self.db = db
         self.clock = clock
         self.identity = identity
         self.broker = broker
         self.quotas = dict(DEFAULT_QUOTAS, **(quotas or {}))
+        self.limiter = limiter
+        self.token_limit, self.send_limit = TOKENS_PER_APP, SENDS_PER_APP
+        # Platform operators by OMO ID (settings OMO_OPERATORS), checked at each request.
+        self.operators = frozenset(o.strip().lower() for o in operators if o.strip())
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def stop(self) -> None:
@@ -361,6 +397,7 @@ class AccountService:
             if role == "owner" and me.role != "owner":
                 raise ProblemError("accounts-not-allowed", "Only an owner can add an owner.")
             existing = await session.get(Member, (organisation_id, person.user_id))
+            before = existing.role if existing is not None else None
             if existing is None:
                 session.add(
                     Member(
@@ -374,6 +411,10 @@ class AccountService:
                 if existing.role == "owner" and me.role != "owner":
                     raise ProblemError("accounts-not-allowed", "Only an owner can change an owner.")
                 existing.role = role
+            if before != role:
+                await self._audit_role(
+                    session, organisation_id, actor, person.user_id, before, role
+                )
         return await self.organisation(actor, organisation_id)
 
     # -- accounts ---------------------------------------------------------------------------
@@ -711,6 +752,7 @@ class AccountService:
         """A free-form message from the account: only to a follower, only within 48 hours of
         their last interaction."""
         body = validate_body(body)
+        await self._hit(self.send_limit, str(account_id))
         async with self.db.transaction() as session:
             follow = await session.scalar(
                 select(Follow).where(Follow.account_id == account_id, Follow.openid == openid)
@@ -789,6 +831,7 @@ class AccountService:
         """Accepted in O(1): one quota row, one broadcast row, one event — whatever the
         audience. Followers read it by reference; online ones get a push after the commit."""
         body = validate_body(body)
+        await self._hit(self.send_limit, str(account_id))
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
             if tag_id is not None:
@@ -839,6 +882,278 @@ class AccountService:
                 return
             await asyncio.gather(*(self.broker.publish(user_channel(u), frame) for u in users))
             after = users[-1]
+
+    # -- notification templates: the one way past the 48-hour window, by consent -------------
+
+    async def create_template(self, account_id: uuid.UUID, title: str, content: str) -> Template:
+        title, content = title.strip(), content.strip()
+        if not 0 < len(title) <= 64 or not 0 < len(content) <= 2000:
+            raise ProblemError("accounts-invalid-template", "Give a title and a content.")
+        if not PLACEHOLDER.search(content):
+            raise ProblemError(
+                "accounts-invalid-template", "The content needs at least one {{name.DATA}} field."
+            )
+        async with self.db.transaction() as session:
+            await self._account(session, account_id)
+            row = Template(
+                id=secrets.token_urlsafe(32),
+                account_id=account_id,
+                title=title,
+                content=content,
+                created_at=self.clock.now(),
+            )
+            session.add(row)
+        return row
+
+    async def templates(self, account_id: uuid.UUID) -> list[Template]:
+        async with self.db.sessions() as session:
+            await self._account(session, account_id)
+            return list(
+                (
+                    await session.scalars(
+                        select(Template)
+                        .where(Template.account_id == account_id)
+                        .order_by(Template.created_at, Template.id)
+                    )
+                ).all()
+            )
+
+    async def delete_template(self, account_id: uuid.UUID, template_id: str) -> None:
+        async with self.db.transaction() as session:
+            row = await session.get(Template, template_id)
+            if row is None or row.account_id != account_id:
+                raise ProblemError("accounts-invalid-template", "No such template.")
+            for sub in (
+                await session.scalars(
+                    select(TemplateSubscription).where(
+                        TemplateSubscription.template_id == template_id
+                    )
+                )
+            ).all():
+                await session.delete(sub)
+            await session.flush()
+            await session.delete(row)
+
+    async def subscriptions(self, user_id: uuid.UUID, account_id: uuid.UUID) -> dict[str, int]:
+        """The person's remaining messages per template of the account."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(TemplateSubscription.template_id, TemplateSubscription.remaining)
+                .join(Template, Template.id == TemplateSubscription.template_id)
+                .where(Template.account_id == account_id, TemplateSubscription.user_id == user_id)
+            )
+            return {r[0]: r[1] for r in rows}
+
+    async def subscribe_template(
+        self, user_id: uuid.UUID, account_id: uuid.UUID, template_id: str, *, accept: bool = True
+    ) -> int:
+        """The follower accepts one more message of this template (or, with accept=False,
+        withdraws every one left). Returns how many messages the account may now send."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            template = await session.get(Template, template_id)
+            if template is None or template.account_id != account_id:
+                raise ProblemError("not-found", "No such template.")
+            follow = await session.get(Follow, (account_id, user_id))
+            if accept and (follow is None or not follow.following):
+                raise ProblemError("accounts-not-following", "Follow the account first.")
+            insert = _upsert("sqlite" if self.db.is_sqlite else "postgresql")
+            await session.execute(
+                insert(TemplateSubscription)
+                .values(template_id=template_id, user_id=user_id, remaining=0, updated_at=now)
+                .on_conflict_do_nothing()
+            )
+            credits = (
+                func.min(TemplateSubscription.remaining + 1, SUBSCRIPTION_CREDITS_MAX)
+                if self.db.is_sqlite
+                else func.least(TemplateSubscription.remaining + 1, SUBSCRIPTION_CREDITS_MAX)
+            )
+            await session.execute(
+                update(TemplateSubscription)
+                .where(
+                    TemplateSubscription.template_id == template_id,
+                    TemplateSubscription.user_id == user_id,
+                )
+                .values(remaining=credits if accept else 0, updated_at=now)
+            )
+            remaining = await session.scalar(
+                select(TemplateSubscription.remaining).where(
+                    TemplateSubscription.template_id == template_id,
+                    TemplateSubscription.user_id == user_id,
+                )
+            )
+        return int(remaining or 0)
+
+    async def send_template(
+        self,
+        account_id: uuid.UUID,
+        openid: str,
+        template_id: str,
+        data: dict[str, Any],
+        *,
+        url: str = "",
+        title: str = "",
+    ) -> ThreadItem:
+        """A template message: allowed outside the 48-hour window, but only to a follower who
+        accepted it, and each acceptance is spent by one message (one conditional UPDATE, so
+        racing sends never spend more than were given)."""
+        if url and not url.startswith(("https://", "http://", "/")):
+            raise ProblemError("accounts-invalid-message", "A card links to a web address.")
+        await self._hit(self.send_limit, str(account_id))
+        async with self.db.transaction() as session:
+            template = await session.get(Template, template_id)
+            if template is None or template.account_id != account_id:
+                raise ProblemError("accounts-invalid-template", "No such template.")
+            follow = await session.scalar(
+                select(Follow).where(Follow.account_id == account_id, Follow.openid == openid)
+            )
+            if follow is None or not follow.following:
+                raise ProblemError("accounts-not-following", "This person does not follow you.")
+            spent = await session.execute(
+                update(TemplateSubscription)
+                .where(
+                    TemplateSubscription.template_id == template_id,
+                    TemplateSubscription.user_id == follow.user_id,
+                    TemplateSubscription.remaining > 0,
+                )
+                .values(remaining=TemplateSubscription.remaining - 1, updated_at=self.clock.now())
+            )
+            if spent.rowcount != 1:  # type: ignore[attr-defined]
+                raise ProblemError(
+                    "accounts-not-subscribed",
+                    "A template reaches only people who accepted it, once per acceptance.",
+                )
+            card = {
+                "type": "template",
+                "title": (title.strip() or template.title)[:200],
+                "description": render_template(template.content, data),
+                "url": url[:2048],
+            }
+            item = self._append(session, account_id, follow.user_id, "out", {"card": card})
+            user_id = follow.user_id
+        await self._push(user_id, account_id, [item])
+        return item
+
+    # -- temporary media (the developer API's media/upload) -----------------------------------
+
+    async def upload_media(self, account_id: uuid.UUID, kind: str, data: bytes) -> Media:
+        """Store a file for 3 days, if its first bytes are of a type its kind allows and it is
+        within the kind's size limit."""
+        if kind not in MEDIA_LIMITS:
+            raise ProblemError(
+                "accounts-invalid-media", "The kind is image, voice, video or thumb."
+            )
+        if len(data) > MEDIA_LIMITS[kind]:
+            raise ProblemError(
+                "accounts-media-too-large",
+                "A %(kind)s is at most %(n)s bytes.",
+                params={"kind": kind, "n": MEDIA_LIMITS[kind]},
+            )
+        content_type = sniff_media(kind, data)
+        if content_type is None:
+            raise ProblemError("accounts-invalid-media", "This file is not of its kind's types.")
+        await self._hit(self.send_limit, str(account_id))
+        async with self.db.transaction() as session:
+            await self._account(session, account_id)
+            row = Media(
+                id=new_id(),
+                account_id=account_id,
+                kind=kind,
+                content_type=content_type,
+                size=len(data),
+                data=data,
+                created_at=self.clock.now(),
+            )
+            session.add(row)
+        return row
+
+    async def media(self, account_id: uuid.UUID | None, media_id: uuid.UUID) -> Media:
+        """A live (under 3 days old) media file; of this account unless account_id is None."""
+        async with self.db.sessions() as session:
+            row = await session.get(Media, media_id)
+        if (
+            row is None
+            or (account_id is not None and row.account_id != account_id)
+            or self.clock.now() - row.created_at > MEDIA_LIFETIME
+        ):
+            raise ProblemError("not-found", "No such media, or it expired.")
+        return row
+
+    # -- operator, limits and audit helpers ------------------------------------------------
+
+    async def is_operator(self, user_id: uuid.UUID) -> bool:
+        if not self.operators:
+            return False
+        profiles = await self.identity.public_profiles([user_id])
+        profile = profiles.get(user_id)
+        return profile is not None and profile.omo_id.lower() in self.operators
+
+    async def require_operator(self, user_id: uuid.UUID) -> None:
+        if not await self.is_operator(user_id):
+            raise ProblemError("accounts-not-operator", "Ask the platform's operator.")
+
+    async def _hit(self, limit: Limit, key: str) -> None:
+        if self.limiter is not None:
+            await self.limiter.hit(limit, key)
+
+    async def _audit_role(
+        self,
+        session: AsyncSession,
+        organisation_id: uuid.UUID,
+        actor: uuid.UUID,
+        subject: uuid.UUID,
+        before: str | None,
+        after: str | None,
+    ) -> None:
+        """A role change in a brand, in the audit trail of the person whose role changed and
+        of the person who changed it (same transaction as the change)."""
+        profiles = await self.identity.public_profiles([actor])
+        by = profiles[actor].omo_id if actor in profiles else "unknown"
+        detail = {"organisation_id": str(organisation_id), "from": before, "to": after}
+        now = self.clock.now()
+        audit.record_audit(
+            session,
+            account_id=subject,
+            action=audit.ROLE_CHANGED,
+            occurred_at=now,
+            actor="self" if subject == actor else by,
+            detail=detail,
+        )
+        if subject != actor:
+            whose = (await self.identity.public_profiles([subject])).get(subject)
+            audit.record_audit(
+                session,
+                account_id=actor,
+                action=audit.ROLE_CHANGED,
+                occurred_at=now,
+                detail=detail | {"member": whose.omo_id if whose else "unknown"},
+            )
+
+    async def remove_member(
+        self, actor: uuid.UUID, organisation_id: uuid.UUID, omo_id: str
+    ) -> OrganisationView:
+        """An owner or admin removes a member (only an owner removes an owner; the last owner
+        stays)."""
+        person = await self.identity.find_by_omo_id(omo_id)
+        async with self.db.transaction() as session:
+            me = await self._require_role(session, organisation_id, actor, MANAGERS)
+            member = await session.get(Member, (organisation_id, person.user_id))
+            if member is None:
+                raise ProblemError("not-found", "This person is not a member.")
+            if member.role == "owner":
+                if me.role != "owner":
+                    raise ProblemError("accounts-not-allowed", "Only an owner can remove an owner.")
+                owners = await session.scalar(
+                    select(func.count())
+                    .select_from(Member)
+                    .where(Member.organisation_id == organisation_id, Member.role == "owner")
+                )
+                if (owners or 0) <= 1:
+                    raise ProblemError("accounts-not-allowed", "A brand keeps at least one owner.")
+            before = member.role
+            await session.delete(member)
+            await self._audit_role(session, organisation_id, actor, person.user_id, before, None)
+        return await self.organisation(actor, organisation_id)
 
     # -- followers, tags ------------------------------------------------------------------
 
@@ -986,7 +1301,8 @@ class AccountService:
         return secret
 
     async def issue_token(self, app_id: str, secret: str) -> tuple[str, int]:
-        """Client credentials → an access token valid 7200 s."""
+        """Client credentials → an access token valid 7200 s (at most `token_limit` per app)."""
+        await self._hit(self.token_limit, app_id)
         async with self.db.transaction() as session:
             account = await session.scalar(
                 select(OfficialAccount).where(OfficialAccount.app_id == app_id)
@@ -1112,3 +1428,47 @@ def _frame(account_id: uuid.UUID, item: ThreadItem) -> dict[str, Any]:
         "body": item.body,
         "created_at": item.created_at.isoformat(),
     }
+
+
+def render_template(content: str, data: dict[str, Any]) -> str:
+    """Fill `{{name.DATA}}` with data[name]["value"] (WeChat's shape; a bare string works
+    too); unknown fields stay empty, every value is cut at 200 characters."""
+
+    def value(match: re.Match[str]) -> str:
+        field_ = data.get(match.group(1))
+        if isinstance(field_, dict):
+            field_ = field_.get("value", "")
+        if field_ is None:
+            return ""
+        if not isinstance(field_, str | int | float):
+            raise ProblemError("accounts-invalid-template", "A field's value is text.")
+        return str(field_)[:TEMPLATE_FIELD_MAX]
+
+    return PLACEHOLDER.sub(value, content)
+
+
+_SIGNATURES: dict[str, tuple[tuple[bytes, int, str], ...]] = {
+    "image": (
+        (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+        (b"\xff\xd8\xff", 0, "image/jpeg"),
+        (b"GIF87a", 0, "image/gif"),
+        (b"GIF89a", 0, "image/gif"),
+    ),
+    "thumb": ((b"\xff\xd8\xff", 0, "image/jpeg"),),
+    "voice": (
+        (b"#!AMR\n", 0, "audio/amr"),
+        (b"ID3", 0, "audio/mpeg"),
+        (b"\xff\xfb", 0, "audio/mpeg"),
+        (b"\xff\xf3", 0, "audio/mpeg"),
+        (b"OggS", 0, "audio/ogg"),
+    ),
+    "video": ((b"ftyp", 4, "video/mp4"),),
+}
+
+
+def sniff_media(kind: str, data: bytes) -> str | None:
+    """The content type of `data` if its first bytes are one its kind allows, else None."""
+    for magic, offset, content_type in _SIGNATURES.get(kind, ()):
+        if data[offset : offset + len(magic)] == magic:
+            return content_type
+    return None
