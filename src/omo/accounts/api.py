@@ -24,6 +24,7 @@ from omo.accounts.schemas import (
     FollowerOut,
     FollowersOut,
     FollowRequest,
+    Locale,
     ManagedAccountOut,
     MemberOut,
     MemberRemovalRequest,
@@ -50,6 +51,7 @@ from omo.accounts.schemas import (
     TemplateOut,
     TemplateRequest,
     ThreadItemOut,
+    TranslationRequest,
     VerificationRequest,
     WebhookRequest,
 )
@@ -65,6 +67,7 @@ from omo.accounts.service import (
 from omo.accounts.webhook import WebhookWorker, check_url
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal, MaybePrincipal
+from omo.core.i18n import locale_of
 
 router = APIRouter()  # what the app mounts: the three below
 native = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
@@ -266,15 +269,19 @@ async def organisation_accounts(
 
 
 @native.get("/following", response_model=list[AccountOut], openapi_extra=PERSON)
-async def following(principal: CurrentPrincipal, service: Accounts) -> list[AccountOut]:
-    return [_account(v) for v in await service.following(principal.user_id)]
+async def following(
+    request: Request, principal: CurrentPrincipal, service: Accounts
+) -> list[AccountOut]:
+    views = await service.following(principal.user_id, locale_of(request))
+    return [_account(v) for v in views]
 
 
 @native.get("/{account_id}", response_model=ProfileOut, openapi_extra=ANYONE)
 async def profile(
-    account_id: uuid.UUID, principal: MaybePrincipal, service: Accounts
+    request: Request, account_id: uuid.UUID, principal: MaybePrincipal, service: Accounts
 ) -> ProfileOut:
-    view = await service.account(account_id)
+    """The profile in the reader's language (the brand's variant of it, else its default)."""
+    view = await service.account(account_id, locale_of(request))
     follows = bool(principal) and await service.is_following(
         principal.user_id if principal else uuid.UUID(int=0), account_id
     )
@@ -432,13 +439,19 @@ async def set_automation(
     view = await service.set_automation(
         account_id,
         Automation(
-            body.welcome, body.default_reply, [(r.match, r.keyword, r.reply) for r in body.rules]
+            body.welcome,
+            body.default_reply,
+            [(r.match, r.keyword, r.reply) for r in body.rules],
+            [{str(k): v for k, v in r.translations.items()} for r in body.rules],
         ),
     )
     return AutomationOut(
         welcome=view.welcome,
         default_reply=view.default_reply,
-        rules=[{"match": m, "keyword": k, "reply": r} for m, k, r in view.rules],
+        rules=[
+            {"match": m, "keyword": k, "reply": r, "translations": t}
+            for (m, k, r), t in zip(view.rules, view.rule_translations, strict=True)
+        ],
     )
 
 
@@ -607,6 +620,49 @@ async def media(media_id: uuid.UUID, principal: CurrentPrincipal, service: Accou
     return Response(
         row.data, media_type=row.content_type, headers={"Cache-Control": "private, max-age=3600"}
     )
+
+
+# -- the brand's own content per language ------------------------------------------------------
+
+
+@native.get(
+    "/manage/{account_id}/translations",
+    response_model=dict[str, dict[str, Any]],
+    openapi_extra=SERVE,
+)
+async def translations(account_id: Serving, service: Accounts) -> dict[str, dict[str, Any]]:
+    return await service.translations(account_id)
+
+
+@native.put(
+    "/manage/{account_id}/translations/{locale}",
+    response_model=dict[str, dict[str, Any]],
+    openapi_extra=MANAGE,
+)
+async def set_translation(
+    account_id: Managing, locale: Locale, body: TranslationRequest, service: Accounts
+) -> dict[str, dict[str, Any]]:
+    """The description, welcome, default reply and menu in one language; followers of that
+    language get them, everyone else the account's default."""
+    return await service.set_translation(
+        account_id,
+        locale,
+        description=body.description,
+        welcome=body.welcome,
+        default_reply=body.default_reply,
+        menu=[b.model_dump(exclude_none=True) for b in body.menu],
+    )
+
+
+@native.delete(
+    "/manage/{account_id}/translations/{locale}",
+    response_model=dict[str, dict[str, Any]],
+    openapi_extra=MANAGE,
+)
+async def remove_translation(
+    account_id: Managing, locale: Locale, service: Accounts
+) -> dict[str, dict[str, Any]]:
+    return await service.remove_translation(account_id, locale)
 
 
 # -- members ---------------------------------------------------------------------------------

@@ -65,6 +65,9 @@ class OfficialAccount(Base):
     webhook_token: Mapped[str] = mapped_column(String(64), default="")
     quota_override: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The brand's own content per language: {locale: {description, welcome, default_reply,
+    # menu}}; a follower gets their language's variant of each field, else the default above.
+    translations: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=dict)
 
 
 class Quota(Base):
@@ -155,6 +158,7 @@ class KeywordRule(Base):
     match: Mapped[str] = mapped_column(String(8))  # exact | contains
     keyword: Mapped[str] = mapped_column(String(100))
     reply: Mapped[str] = mapped_column(Text)
+    translations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # locale -> reply
 
 
 class AccessToken(Base):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from omo.core.schemas import RequestModel
 
 NAME = Field(min_length=1, max_length=64)
+Locale = Literal["en", "zh_Hans", "it", "fr", "ja"]
 
 
 class OrganisationRequest(RequestModel):
@@ -153,6 +154,9 @@ class Rule(RequestModel):
     match: Literal["exact", "contains"]
     keyword: str = Field(min_length=1, max_length=100)
     reply: str = Field(min_length=1, max_length=4000)
+    translations: dict[Locale, str] = Field(
+        default_factory=dict, description="The reply in other languages (else `reply`)"
+    )
 
 
 class AutomationRequest(RequestModel):
@@ -164,7 +168,7 @@ class AutomationRequest(RequestModel):
 class AutomationOut(BaseModel):
     welcome: str
     default_reply: str
-    rules: list[dict[str, str]]
+    rules: list[dict[str, Any]]
 
 
 class FollowerOut(BaseModel):
@@ -271,3 +275,12 @@ class QuotaRequest(RequestModel):
 
 class MemberRemovalRequest(RequestModel):
     omo_id: str = Field(min_length=1, max_length=40)
+
+
+class TranslationRequest(RequestModel):
+    """The account's content in one language; an empty field falls back to the default."""
+
+    description: str = Field(default="", max_length=500)
+    welcome: str = Field(default="", max_length=4000)
+    default_reply: str = Field(default="", max_length=4000)
+    menu: list[Button] = Field(default_factory=list, max_length=3)

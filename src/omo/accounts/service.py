@@ -67,6 +67,7 @@ from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, record_event
+from omo.core.i18n import SUPPORTED
 from omo.core.ids import new_id
 from omo.core.ratelimit import Limit, RateLimiter
 from omo.identity.service import IdentityService
@@ -103,6 +104,7 @@ register("accounts-invalid-template", 400, "The template is not valid")
 register("accounts-invalid-media", 400, "The media file is not valid")
 register("accounts-media-too-large", 413, "The media file is too large for its type")
 register("accounts-not-operator", 403, "Only a platform operator may do this")
+register("accounts-invalid-locale", 400, "This language is not supported")
 
 # Templates: each acceptance by the follower is one message; acceptances add up to this.
 SUBSCRIPTION_CREDITS_MAX = 10
@@ -178,6 +180,8 @@ class Automation:
     welcome: str
     default_reply: str
     rules: list[tuple[str, str, str]] = field(default_factory=list)  # (match, keyword, reply)
+    # per rule (same order): the reply in other languages, {locale: reply}
+    rule_translations: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,7 +475,8 @@ class AccountService:
                 raise ProblemError("accounts-not-allowed", "Ask an owner or admin of the brand.")
             return account
 
-    async def account(self, account_id: uuid.UUID) -> AccountView:
+    async def account(self, account_id: uuid.UUID, locale: str | None = None) -> AccountView:
+        """The account as a reader in `locale` sees it (the brand's variant, else default)."""
         async with self.db.sessions() as session:
             account = await self._account(session, account_id)
             followers = await session.scalar(
@@ -479,7 +484,7 @@ class AccountService:
                 .select_from(Follow)
                 .where(Follow.account_id == account_id, Follow.following.is_(True))
             )
-        return _view(account, followers or 0)
+        return _view(account, followers or 0, locale)
 
     async def accounts_of_organisation(
         self, actor: uuid.UUID, organisation_id: uuid.UUID
@@ -539,15 +544,22 @@ class AccountService:
         async with self.db.sessions() as session:
             account = await self._account(session, account_id)
         openid = await self.identity.openid(account.app_id, user_id)
+        locale = await self._locale_of(user_id)
         try:
-            replies = await self._follow(account, user_id, openid, scene, by_scan)
+            replies = await self._follow(account, user_id, openid, scene, by_scan, locale)
         except IntegrityError:  # a racing follow of the same person won; that is a follow
             return []
         await self._push(user_id, account_id, replies)
         return replies
 
     async def _follow(
-        self, account: OfficialAccount, user_id: uuid.UUID, openid: str, scene: str, by_scan: bool
+        self,
+        account: OfficialAccount,
+        user_id: uuid.UUID,
+        openid: str,
+        scene: str,
+        by_scan: bool,
+        locale: str | None = None,
     ) -> list[ThreadItem]:
         account_id, now = account.id, self.clock.now()
         replies: list[ThreadItem] = []
@@ -579,10 +591,9 @@ class AccountService:
                 session,
                 Followed(account_id=account_id, openid=openid, scene=scene, by_scan=by_scan),
             )
-            if account.welcome and not account.webhook_url:
-                replies.append(
-                    self._append(session, account_id, user_id, "out", {"text": account.welcome})
-                )
+            welcome = _localised(account, locale, "welcome")
+            if welcome and not account.webhook_url:
+                replies.append(self._append(session, account_id, user_id, "out", {"text": welcome}))
         return replies
 
     async def unfollow(self, user_id: uuid.UUID, account_id: uuid.UUID) -> None:
@@ -594,7 +605,7 @@ class AccountService:
             row.following = False
             self._record(session, Unfollowed(account_id=account_id, openid=row.openid))
 
-    async def following(self, user_id: uuid.UUID) -> list[AccountView]:
+    async def following(self, user_id: uuid.UUID, locale: str | None = None) -> list[AccountView]:
         async with self.db.sessions() as session:
             rows = (
                 await session.scalars(
@@ -604,7 +615,7 @@ class AccountService:
                     .order_by(OfficialAccount.name)
                 )
             ).all()
-        return [_view(a, 0) for a in rows]
+        return [_view(a, 0, locale) for a in rows]
 
     async def is_following(self, user_id: uuid.UUID, account_id: uuid.UUID) -> bool:
         async with self.db.sessions() as session:
@@ -696,6 +707,7 @@ class AccountService:
         """A follower writes to the account; keyword rules or the default reply may answer
         (unless the brand's own server answers through its webhook)."""
         body = validate_body(body)
+        locale = await self._locale_of(user_id)
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
             follow = await self._touch(session, account_id, user_id)
@@ -709,14 +721,14 @@ class AccountService:
             )
             items = [sent]
             if not account.webhook_url:
-                reply = await self._automatic_reply(session, account, text)
+                reply = await self._automatic_reply(session, account, text, locale)
                 if reply:
                     items.append(self._append(session, account_id, user_id, "out", {"text": reply}))
         await self._push(user_id, account_id, items[1:])
         return items
 
     async def _automatic_reply(
-        self, session: AsyncSession, account: OfficialAccount, text: str
+        self, session: AsyncSession, account: OfficialAccount, text: str, locale: str | None = None
     ) -> str:
         rules = (
             await session.scalars(select(KeywordRule).where(KeywordRule.account_id == account.id))
@@ -724,11 +736,11 @@ class AccountService:
         needle = text.strip().casefold()
         for rule in rules:
             if rule.match == "exact" and needle == rule.keyword.casefold():
-                return rule.reply
+                return (rule.translations or {}).get(locale or "") or rule.reply
         for rule in rules:
             if rule.match == "contains" and rule.keyword.casefold() in needle:
-                return rule.reply
-        return account.default_reply
+                return (rule.translations or {}).get(locale or "") or rule.reply
+        return str(_localised(account, locale, "default_reply"))
 
     async def menu_click(self, user_id: uuid.UUID, account_id: uuid.UUID, key: str) -> str:
         """A follower taps a menu button: a click event (key) or a link (view). Returns the
@@ -736,6 +748,8 @@ class AccountService:
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
             target = _find_button(account.menu, key)
+            for variant in (account.translations or {}).values():
+                target = target or _find_button(variant.get("menu") or [], key)
             if target is None:
                 raise ProblemError("not-found", "No such menu button.")
             follow = await self._touch(session, account_id, user_id)
@@ -1155,6 +1169,53 @@ class AccountService:
             await self._audit_role(session, organisation_id, actor, person.user_id, before, None)
         return await self.organisation(actor, organisation_id)
 
+    # -- the brand's own content per language -----------------------------------------------
+
+    async def set_translation(
+        self,
+        account_id: uuid.UUID,
+        locale: str,
+        *,
+        description: str = "",
+        welcome: str = "",
+        default_reply: str = "",
+        menu: Sequence[dict[str, Any]] = (),
+    ) -> dict[str, dict[str, Any]]:
+        """The account's content in `locale`; a field left empty falls back to the default."""
+        _only_supported({locale: "x"})
+        variant: dict[str, Any] = {
+            "description": description,
+            "welcome": welcome,
+            "default_reply": default_reply,
+            "menu": validate_menu(menu) if menu else [],
+        }
+        async with self.db.transaction() as session:
+            account = await self._account(session, account_id)
+            translations = dict(account.translations or {})
+            translations[locale] = {k: v for k, v in variant.items() if v}
+            account.translations = translations  # a new dict, so the JSON column is written
+        return translations
+
+    async def remove_translation(
+        self, account_id: uuid.UUID, locale: str
+    ) -> dict[str, dict[str, Any]]:
+        async with self.db.transaction() as session:
+            account = await self._account(session, account_id)
+            translations = {k: v for k, v in (account.translations or {}).items() if k != locale}
+            account.translations = translations
+        return translations
+
+    async def translations(self, account_id: uuid.UUID) -> dict[str, dict[str, Any]]:
+        async with self.db.sessions() as session:
+            return dict((await self._account(session, account_id)).translations or {})
+
+    async def _locale_of(self, user_id: uuid.UUID) -> str | None:
+        """The person's chosen language (None: they chose none, so the account's default)."""
+        try:
+            return (await self.identity.own_profile(user_id)).locale
+        except ProblemError:
+            return None
+
     # -- followers, tags ------------------------------------------------------------------
 
     async def followers(
@@ -1254,7 +1315,10 @@ class AccountService:
                 )
             ).all():
                 await session.delete(old)
-            for match, keyword, reply in automation.rules:
+            for n, (match, keyword, reply) in enumerate(automation.rules):
+                variants = (
+                    automation.rule_translations[n] if n < len(automation.rule_translations) else {}
+                )
                 session.add(
                     KeywordRule(
                         id=new_id(),
@@ -1262,6 +1326,7 @@ class AccountService:
                         match=match,
                         keyword=keyword,
                         reply=reply,
+                        translations=_only_supported(variants),
                     )
                 )
         return await self.automation(account_id)
@@ -1280,6 +1345,7 @@ class AccountService:
                 account.welcome,
                 account.default_reply,
                 [(r.match, r.keyword, r.reply) for r in rules],
+                [dict(r.translations or {}) for r in rules],
             )
 
     async def set_menu(
@@ -1404,19 +1470,39 @@ def _find_button(menu: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
     return None
 
 
-def _view(account: OfficialAccount, followers: int) -> AccountView:
+def _view(account: OfficialAccount, followers: int, locale: str | None = None) -> AccountView:
     return AccountView(
         id=account.id,
         organisation_id=account.organisation_id,
         kind=account.kind,
         name=account.name,
-        description=account.description,
+        description=_localised(account, locale, "description"),
         avatar_url=account.avatar_url,
         verified=account.verified,
         app_id=account.app_id,
         followers=followers,
-        menu=account.menu,
+        menu=_localised(account, locale, "menu"),
     )
+
+
+TRANSLATABLE = ("description", "welcome", "default_reply", "menu")
+
+
+def _localised(account: OfficialAccount, locale: str | None, name: str) -> Any:
+    """The brand's `locale` variant of a field if it wrote one, else the default."""
+    variant = (account.translations or {}).get(locale or "") or {}
+    return variant.get(name) or getattr(account, name)
+
+
+def _only_supported(variants: dict[str, str]) -> dict[str, str]:
+    for locale in variants:
+        if locale not in SUPPORTED:
+            raise ProblemError(
+                "accounts-invalid-locale",
+                "Languages are %(supported)s.",
+                params={"supported": ", ".join(SUPPORTED)},
+            )
+    return {k: v for k, v in variants.items() if v}
 
 
 def _frame(account_id: uuid.UUID, item: ThreadItem) -> dict[str, Any]:
