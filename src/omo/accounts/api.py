@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
 from omo.accounts import pages, wechat
+from omo.accounts.receipts import ReceiptWorker
 from omo.accounts.schemas import (
     AccountOut,
     AccountRequest,
@@ -104,9 +105,14 @@ async def start(app: FastAPI) -> None:
     app.state.accounts = service
     app.state.accounts_webhooks = WebhookWorker(service, app.state.db)
     app.state.accounts_webhooks.start()
+    app.state.accounts_receipts = ReceiptWorker(
+        service, app.state.db, lambda: getattr(app.state, "pay", None)
+    )
+    app.state.accounts_receipts.start()
 
 
 async def stop(app: FastAPI) -> None:
+    await app.state.accounts_receipts.stop()
     await app.state.accounts_webhooks.stop()
     await app.state.accounts.stop()
 

@@ -67,8 +67,9 @@ from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, record_event
-from omo.core.i18n import SUPPORTED
+from omo.core.i18n import SUPPORTED, translations
 from omo.core.ids import new_id
+from omo.core.money import Money
 from omo.core.ratelimit import Limit, RateLimiter
 from omo.identity.service import IdentityService
 from omo.messaging.service import user_channel
@@ -1216,6 +1217,83 @@ class AccountService:
         except ProblemError:
             return None
 
+    async def push_items(
+        self, user_id: uuid.UUID, account_id: uuid.UUID, items: Sequence[ThreadItem]
+    ) -> None:
+        """Realtime push of committed thread items to the person's devices."""
+        await self._push(user_id, account_id, items)
+
+    # -- payment receipts (from pay's payment.succeeded events) -------------------------------
+
+    async def receipt_account(
+        self, session: AsyncSession, organisation_id: uuid.UUID, user_id: uuid.UUID
+    ) -> OfficialAccount | None:
+        """The organisation's account that sends this person receipts: one they follow (a
+        service account first, then the oldest); None when they follow none of them."""
+        return await session.scalar(
+            select(OfficialAccount)
+            .join(Follow, Follow.account_id == OfficialAccount.id)
+            .where(
+                OfficialAccount.organisation_id == organisation_id,
+                Follow.user_id == user_id,
+                Follow.following.is_(True),
+            )
+            .order_by((OfficialAccount.kind != "service"), OfficialAccount.created_at)
+            .limit(1)
+        )
+
+    async def append_receipt(
+        self,
+        session: AsyncSession,
+        *,
+        organisation_id: uuid.UUID,
+        merchant_name: str,
+        user_id: uuid.UUID,
+        payment_id: str,
+        order_id: str,
+        currency: str,
+        amount_minor: int,
+        discount_minor: int,
+    ) -> tuple[uuid.UUID, ThreadItem] | None:
+        """A receipt card in the customer's conversation with the brand (in the caller's
+        transaction, so it is written once with the consumer's cursor). It shows what the
+        customer paid the brand, never their wallet balance: the brand reads this thread."""
+        account = await self.receipt_account(session, organisation_id, user_id)
+        if account is None:
+            return None
+        locale = await self._locale_of(user_id) or "en"
+        gettext = translations(locale).gettext
+        total = Money(amount_minor, currency)
+        paid = Money(amount_minor - discount_minor, currency)
+        lines = [gettext("Paid %(amount)s") % {"amount": paid.format(babel_name(locale))}]
+        if discount_minor:
+            lines.append(
+                gettext("Order %(total)s, coupon −%(discount)s")
+                % {
+                    "total": total.format(babel_name(locale)),
+                    "discount": Money(discount_minor, currency).format(babel_name(locale)),
+                }
+            )
+        body = {
+            "card": {
+                "type": "receipt",
+                "title": gettext("Payment to %(merchant)s") % {"merchant": merchant_name},
+                "description": "\n".join(lines),
+                "url": "",
+            },
+            "receipt": {
+                "payment_id": payment_id,
+                "order_id": order_id,
+                "merchant": merchant_name,
+                "currency": currency,
+                "amount_minor": amount_minor,
+                "discount_minor": discount_minor,
+                "paid_minor": amount_minor - discount_minor,
+                "coupon_applied": discount_minor > 0,
+            },
+        }
+        return account.id, self._append(session, account.id, user_id, "out", body)
+
     # -- followers, tags ------------------------------------------------------------------
 
     async def followers(
@@ -1558,3 +1636,8 @@ def sniff_media(kind: str, data: bytes) -> str | None:
         if data[offset : offset + len(magic)] == magic:
             return content_type
     return None
+
+
+def babel_name(locale: str) -> str:
+    """Babel's name for one of our locales ("zh_Hans" is Babel's too; kept for clarity)."""
+    return locale if locale in SUPPORTED else "en"
