@@ -101,6 +101,8 @@ async def start(app: FastAPI) -> None:
         app.state.broker,
         limiter=app.state.limiter,
         operators=settings.operators.split(","),
+        pay=getattr(app.state, "pay", None),
+        coupons=getattr(app.state, "coupons", None),
     )
     app.state.accounts = service
     app.state.accounts_webhooks = WebhookWorker(service, app.state.db)

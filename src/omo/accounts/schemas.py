@@ -81,10 +81,16 @@ class ScanRequest(RequestModel):
 
 
 class CardIn(RequestModel):
+    """Messaging's card (url, title, description) with a type; a coupon card may name the
+    brand's campaign (the follower claims it from the card), a mini program card its page."""
+
     type: Literal["article", "image", "voice", "video", "coupon", "miniprogram"]
     title: str = Field(default="", max_length=200)
     description: str = Field(default="", max_length=500)
     url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+|/\S*)?$")
+    campaign_id: uuid.UUID | None = None
+    appid: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    pagepath: str | None = Field(default=None, max_length=256)
 
 
 class MessageRequest(RequestModel):
@@ -93,9 +99,8 @@ class MessageRequest(RequestModel):
 
     def body(self) -> dict[str, Any]:
         if self.card is not None:
-            return {"card": self.card.model_dump()} | (
-                {"text": self.text} if self.text is not None else {}
-            )
+            card = self.card.model_dump(exclude_none=True, mode="json")
+            return {"card": card} | ({"text": self.text} if self.text is not None else {})
         return {"text": self.text} if self.text is not None else {}
 
 

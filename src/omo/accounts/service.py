@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import quote
 
 import segno
 from sqlalchemy import and_, func, or_, select, update
@@ -279,6 +280,19 @@ def validate_body(body: dict[str, Any]) -> dict[str, Any]:
             clean[name] = value
         if clean["url"] and not clean["url"].startswith(("https://", "http://", "/")):
             raise ProblemError("accounts-invalid-message", "A card links to a web address.")
+        if kind == "coupon" and card.get("campaign_id"):
+            try:
+                clean["campaign_id"] = str(uuid.UUID(str(card["campaign_id"])))
+            except ValueError:
+                raise ProblemError("accounts-invalid-message", "No such coupon campaign.") from None
+        if kind == "miniprogram" and card.get("appid"):
+            appid, page = str(card["appid"]), str(card.get("pagepath") or "")
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", appid) or len(page) > 256:
+                raise ProblemError(
+                    "accounts-invalid-message", "A mini program card needs an appid."
+                )
+            clean |= {"appid": appid, "pagepath": page.lstrip("/")}
+            clean["url"] = f"/mp/{appid}/{quote(clean['pagepath'], safe='/?=&')}"
         return {"card": clean}
     raise ProblemError("accounts-invalid-message", "Send either text or a card.")
 
@@ -298,6 +312,8 @@ class AccountService:
         quotas: dict[str, int] | None = None,
         limiter: RateLimiter | None = None,
         operators: Sequence[str] = (),
+        pay: Any = None,
+        coupons: Any = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -305,6 +321,9 @@ class AccountService:
         self.broker = broker
         self.quotas = dict(DEFAULT_QUOTAS, **(quotas or {}))
         self.limiter = limiter
+        # pay's and coupons' services (when this build has them): a coupon card must be of a
+        # campaign issued by the brand's own merchant.
+        self.pay, self.coupons = pay, coupons
         self.token_limit, self.send_limit = TOKENS_PER_APP, SENDS_PER_APP
         # Platform operators by OMO ID (settings OMO_OPERATORS), checked at each request.
         self.operators = frozenset(o.strip().lower() for o in operators if o.strip())
@@ -766,7 +785,7 @@ class AccountService:
     ) -> ThreadItem:
         """A free-form message from the account: only to a follower, only within 48 hours of
         their last interaction."""
-        body = validate_body(body)
+        body = await self._checked_cards(account_id, validate_body(body))
         await self._hit(self.send_limit, str(account_id))
         async with self.db.transaction() as session:
             follow = await session.scalar(
@@ -845,7 +864,7 @@ class AccountService:
     ) -> ThreadItem:
         """Accepted in O(1): one quota row, one broadcast row, one event — whatever the
         audience. Followers read it by reference; online ones get a push after the commit."""
-        body = validate_body(body)
+        body = await self._checked_cards(account_id, validate_body(body))
         await self._hit(self.send_limit, str(account_id))
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
@@ -1222,6 +1241,28 @@ class AccountService:
     ) -> None:
         """Realtime push of committed thread items to the person's devices."""
         await self._push(user_id, account_id, items)
+
+    async def _checked_cards(self, account_id: uuid.UUID, body: dict[str, Any]) -> dict[str, Any]:
+        """A coupon card names a campaign of the brand's own merchant; its title and value
+        come from the campaign when the brand gave none."""
+        card = body.get("card") or {}
+        if card.get("type") != "coupon" or not card.get("campaign_id"):
+            return body
+        if self.coupons is None or self.pay is None:
+            raise ProblemError("accounts-invalid-message", "No such coupon campaign.")
+        async with self.db.sessions() as session:
+            account = await self._account(session, account_id)
+        try:
+            campaign = await self.coupons.campaign(uuid.UUID(card["campaign_id"]))
+            organisation, _name = await self.pay.merchant_brand(uuid.UUID(campaign.issuer))
+        except (ProblemError, ValueError):
+            raise ProblemError("accounts-invalid-message", "No such coupon campaign.") from None
+        if str(organisation) != str(account.organisation_id):
+            raise ProblemError("accounts-invalid-message", "No such coupon campaign.")
+        filled = dict(card)
+        filled["title"] = card.get("title") or campaign.title[:200]
+        filled["url"] = card.get("url") or ""
+        return {"card": filled}
 
     # -- payment receipts (from pay's payment.succeeded events) -------------------------------
 

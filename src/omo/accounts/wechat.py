@@ -178,13 +178,12 @@ def _body_from_wechat(data: dict[str, Any]) -> dict[str, Any]:
             "card": {
                 "type": "miniprogram",
                 "title": str(page.get("title", "")),
-                "description": str(page.get("appid", "")),
-                "url": "/mp/"
-                + quote(str(page.get("appid", "")), safe="")
-                + "/"
-                + str(page.get("pagepath", "")).lstrip("/"),
+                "appid": str(page.get("appid", "")),
+                "pagepath": str(page.get("pagepath", "")),
             }
         }
+    if kind == "wxcard":  # a coupon card: card_id is the brand's coupon campaign
+        return {"card": {"type": "coupon", "campaign_id": str(data["wxcard"]["card_id"])}}
     if kind in ("image", "voice", "video"):
         media_id = uuid.UUID(str(data[kind]["media_id"]))
         return {
