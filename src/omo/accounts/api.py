@@ -105,7 +105,9 @@ async def start(app: FastAPI) -> None:
         coupons=getattr(app.state, "coupons", None),
     )
     app.state.accounts = service
-    app.state.accounts_webhooks = WebhookWorker(service, app.state.db)
+    app.state.accounts_webhooks = WebhookWorker(
+        service, app.state.db, allow_private=settings.webhooks_to_private_networks
+    )
     app.state.accounts_webhooks.start()
     app.state.accounts_receipts = ReceiptWorker(
         service, app.state.db, lambda: getattr(app.state, "pay", None)
@@ -495,10 +497,14 @@ async def qr(
 
 
 @native.put("/manage/{account_id}/webhook", status_code=204, openapi_extra=MANAGE)
-async def set_webhook(account_id: Managing, body: WebhookRequest, service: Accounts) -> Response:
-    """Point the account's events at the brand's server, after the echostr URL check."""
+async def set_webhook(
+    request: Request, account_id: Managing, body: WebhookRequest, service: Accounts
+) -> Response:
+    """Point the account's events at the brand's server (a public address), after the
+    echostr URL check."""
     if body.url:
-        await check_url(body.url, body.token)
+        allow_private = request.app.state.settings.webhooks_to_private_networks
+        await check_url(body.url, body.token, allow_private=allow_private)
     await service.set_webhook(account_id, body.url, body.token)
     return Response(status_code=204)
 
