@@ -89,7 +89,7 @@ MENU_SUB_BUTTONS_MAX = 5
 MENU_ACTIONS = ("click", "view", "miniprogram")
 CARD_TYPES = ("article", "image", "voice", "video", "coupon", "miniprogram")
 HISTORY_MAX = 200
-PUSH_BATCH = 1000
+PUSH_BATCH = 5000
 
 # The platform operator's defaults; `set_quota` overrides them per account.
 DEFAULT_QUOTAS: dict[str, int] = {"subscription": 1, "service": 4}
@@ -914,7 +914,7 @@ class AccountService:
                 users = list((await session.scalars(query)).all())
             if not users:
                 return
-            await asyncio.gather(*(self.broker.publish(user_channel(u), frame) for u in users))
+            await self.broker.publish_many([user_channel(u) for u in users], frame)
             after = users[-1]
 
     # -- notification templates: the one way past the 48-hour window, by consent -------------
