@@ -103,6 +103,8 @@ class Follow(Base):
 
     __table_args__ = (
         Index("ix_accounts_follows_account_openid", "account_id", "openid", unique=True),
+        # Covers the broadcast push's pages of followers (no table lookups at 1M rows).
+        Index("ix_accounts_follows_push", "account_id", "following", "user_id"),
     )
 
 

@@ -1,4 +1,4 @@
-"""accounts: brands' own content per language (profile, welcome, default reply, menu, rules)
+"""accounts: brands' own content per language; a covering index for the broadcast push
 
 Revision ID: 0014b_accounts_locales
 Revises: 0014_accounts_more
@@ -19,6 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_accounts_follows_push",
+        "accounts_follows",
+        ["account_id", "following", "user_id"],
+        unique=False,
+    )
     with op.batch_alter_table("accounts_accounts") as batch:
         batch.add_column(
             sa.Column("translations", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
@@ -30,6 +36,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_accounts_follows_push", table_name="accounts_follows")
     with op.batch_alter_table("accounts_keyword_rules") as batch:
         batch.drop_column("translations")
     with op.batch_alter_table("accounts_accounts") as batch:
