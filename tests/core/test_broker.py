@@ -95,6 +95,28 @@ async def test_leaving_subscriber_does_not_cut_off_the_others(broker: Broker) ->
         assert await staying.get(timeout=2) == ("room", {"n": 1})
 
 
+async def test_publish_many_reaches_every_named_channel_once(broker: Broker) -> None:
+    async with (
+        broker.subscribe("user:1") as one,
+        broker.subscribe("user:2", "user:3") as two_and_three,
+        broker.subscribe("user:4") as other,
+    ):
+        await broker.publish_many(["user:1", "user:2", "user:3", "user:9"], {"n": 1})
+        assert await one.get(timeout=2) == ("user:1", {"n": 1})
+        got = [await two_and_three.get(timeout=2) for _ in range(2)]
+        assert sorted(channel for channel, _ in got) == ["user:2", "user:3"]
+        assert await one.get(timeout=QUIET) is None
+        assert await other.get(timeout=QUIET) is None
+
+
+async def test_publish_many_refuses_non_json_and_a_closed_broker(broker: Broker) -> None:
+    with pytest.raises(ValueError, match="JSON"):
+        await broker.publish_many(["a"], {"x": float("nan")})
+    await broker.close()
+    with pytest.raises(BrokerClosedError):
+        await broker.publish_many(["a"], {"n": 1})
+
+
 async def test_get_returns_none_on_timeout(broker: Broker) -> None:
     async with broker.subscribe("quiet") as sub:
         loop = asyncio.get_running_loop()

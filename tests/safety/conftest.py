@@ -7,7 +7,16 @@ from tests.safety.factories_pay import FACTORIES as PAY_FACTORIES
 from tests.safety.factories_pay import merchant_of
 from tests.safety.matrix import Caller, ResourceFactory, Tenancy
 
+from omo.core.config import Settings
+
 PASSWORD = "correct horse battery"
+OPERATOR_OMO_ID = "matrix-operator"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The platform operator (OMO_OPERATORS) is a person the matrix logs in as."""
+    return settings.model_copy(update={"operators": OPERATOR_OMO_ID})
 
 
 async def person(client: httpx.AsyncClient, app: object, phone: str, name: str) -> Caller:
@@ -76,4 +85,13 @@ async def tenancies(
     outsider = await person(client, app, "+447911123456", "Olivia")
     await _official_account(client, outsider)
     await merchant_of(client, outsider)  # and a member of its own merchant
-    return {"brand-member": Tenancy(insider=callers["owner"], outsider=outsider)}
+    operator = await person(client, app, "+393471112233", "Ornella")
+    renamed = await client.put(
+        "/api/v1/identity/me/omo-id", json={"omo_id": OPERATOR_OMO_ID}, headers=operator.headers
+    )
+    assert renamed.status_code == 200, renamed.text
+    return {
+        "brand-member": Tenancy(insider=callers["owner"], outsider=outsider),
+        # anyone who is not an operator, a brand's owner included, is refused
+        "operator": Tenancy(insider=operator, outsider=callers["owner"]),
+    }

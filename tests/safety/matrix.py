@@ -231,6 +231,7 @@ def render_markdown(app: FastAPI) -> str:
         "anonymous": ("✓", "✓", "✓"),
         "person": ("✗", "✓", "✓"),
         "owner": ("✗", "○", "✓"),
+        "operator": ("✗", "✗", "✗"),  # only the platform's operators (settings OMO_OPERATORS)
     }
     rows = []
     for route in routes_of(app):

@@ -88,4 +88,20 @@ def app_world(
             headers=CSRF,
         )
     )["id"]
+    # following, with a card in the thread, so the account page shows its conversation
+    request.put(f"{api}/accounts/{account}/follow", data={}, headers=CSRF)
+    _ok(
+        request.post(
+            f"{api}/accounts/manage/{account}/broadcasts",
+            data={
+                "card": {
+                    "type": "article",
+                    "title": "Autumn menu",
+                    "description": "Chestnut cake is back",
+                    "url": "https://brand.example/menu",
+                }
+            },
+            headers=CSRF,
+        )
+    )
     return World(friend, direct, group, account)

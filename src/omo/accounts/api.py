@@ -5,12 +5,13 @@ service, serialise."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
 from omo.accounts import pages, wechat
+from omo.accounts.receipts import ReceiptWorker
 from omo.accounts.schemas import (
     AccountOut,
     AccountRequest,
@@ -24,8 +25,10 @@ from omo.accounts.schemas import (
     FollowerOut,
     FollowersOut,
     FollowRequest,
+    Locale,
     ManagedAccountOut,
     MemberOut,
+    MemberRemovalRequest,
     MemberRequest,
     MenuClickOut,
     MenuClickRequest,
@@ -35,14 +38,22 @@ from omo.accounts.schemas import (
     OrganisationOut,
     OrganisationRequest,
     ProfileOut,
+    PublicTemplateOut,
     QrOut,
     QuotaOut,
+    QuotaRequest,
     ScanRequest,
     SecretOut,
+    SubscriptionOut,
     TaggingRequest,
     TagOut,
     TagRequest,
+    TemplateMessageRequest,
+    TemplateOut,
+    TemplateRequest,
     ThreadItemOut,
+    TranslationRequest,
+    VerificationRequest,
     WebhookRequest,
 )
 from omo.accounts.service import (
@@ -57,6 +68,7 @@ from omo.accounts.service import (
 from omo.accounts.webhook import WebhookWorker, check_url
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal, MaybePrincipal
+from omo.core.i18n import locale_of
 
 router = APIRouter()  # what the app mounts: the three below
 native = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
@@ -69,6 +81,7 @@ ORG_MEMBER = access(
 ORG_MANAGER = access(Access.BRAND_MEMBER, resource="accounts.organisation", roles=MANAGERS)
 SERVE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=EVERYONE)
 MANAGE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=MANAGERS)
+OPERATE = access(Access.OPERATOR, resource="accounts.account")
 
 
 def account_service(request: Request) -> AccountService:
@@ -80,13 +93,30 @@ Accounts = Annotated[AccountService, Depends(account_service)]
 
 
 async def start(app: FastAPI) -> None:
-    service = AccountService(app.state.db, app.state.clock, app.state.identity, app.state.broker)
+    settings = app.state.settings
+    service = AccountService(
+        app.state.db,
+        app.state.clock,
+        app.state.identity,
+        app.state.broker,
+        limiter=app.state.limiter,
+        operators=settings.operators.split(","),
+        pay=getattr(app.state, "pay", None),
+        coupons=getattr(app.state, "coupons", None),
+    )
     app.state.accounts = service
-    app.state.accounts_webhooks = WebhookWorker(service, app.state.db)
+    app.state.accounts_webhooks = WebhookWorker(
+        service, app.state.db, allow_private=settings.webhooks_to_private_networks
+    )
     app.state.accounts_webhooks.start()
+    app.state.accounts_receipts = ReceiptWorker(
+        service, app.state.db, lambda: getattr(app.state, "pay", None)
+    )
+    app.state.accounts_receipts.start()
 
 
 async def stop(app: FastAPI) -> None:
+    await app.state.accounts_receipts.stop()
     await app.state.accounts_webhooks.stop()
     await app.state.accounts.stop()
 
@@ -121,10 +151,20 @@ async def _org_manager(
     return organisation_id
 
 
+async def _operating(
+    account_id: uuid.UUID, principal: CurrentPrincipal, service: Accounts
+) -> uuid.UUID:
+    """A platform operator (settings OMO_OPERATORS); anyone else is refused with 403."""
+    await service.require_operator(principal.user_id)
+    await service.account(account_id)
+    return account_id
+
+
 Serving = Annotated[uuid.UUID, Depends(_serving)]
 Managing = Annotated[uuid.UUID, Depends(_managing)]
 OrgMember = Annotated[uuid.UUID, Depends(_org_member)]
 OrgManager = Annotated[uuid.UUID, Depends(_org_manager)]
+Operating = Annotated[uuid.UUID, Depends(_operating)]
 
 
 def _org(view: OrganisationView) -> OrganisationOut:
@@ -239,15 +279,19 @@ async def organisation_accounts(
 
 
 @native.get("/following", response_model=list[AccountOut], openapi_extra=PERSON)
-async def following(principal: CurrentPrincipal, service: Accounts) -> list[AccountOut]:
-    return [_account(v) for v in await service.following(principal.user_id)]
+async def following(
+    request: Request, principal: CurrentPrincipal, service: Accounts
+) -> list[AccountOut]:
+    views = await service.following(principal.user_id, locale_of(request))
+    return [_account(v) for v in views]
 
 
 @native.get("/{account_id}", response_model=ProfileOut, openapi_extra=ANYONE)
 async def profile(
-    account_id: uuid.UUID, principal: MaybePrincipal, service: Accounts
+    request: Request, account_id: uuid.UUID, principal: MaybePrincipal, service: Accounts
 ) -> ProfileOut:
-    view = await service.account(account_id)
+    """The profile in the reader's language (the brand's variant of it, else its default)."""
+    view = await service.account(account_id, locale_of(request))
     follows = bool(principal) and await service.is_following(
         principal.user_id if principal else uuid.UUID(int=0), account_id
     )
@@ -405,13 +449,19 @@ async def set_automation(
     view = await service.set_automation(
         account_id,
         Automation(
-            body.welcome, body.default_reply, [(r.match, r.keyword, r.reply) for r in body.rules]
+            body.welcome,
+            body.default_reply,
+            [(r.match, r.keyword, r.reply) for r in body.rules],
+            [{str(k): v for k, v in r.translations.items()} for r in body.rules],
         ),
     )
     return AutomationOut(
         welcome=view.welcome,
         default_reply=view.default_reply,
-        rules=[{"match": m, "keyword": k, "reply": r} for m, k, r in view.rules],
+        rules=[
+            {"match": m, "keyword": k, "reply": r, "translations": t}
+            for (m, k, r), t in zip(view.rules, view.rule_translations, strict=True)
+        ],
     )
 
 
@@ -447,10 +497,14 @@ async def qr(
 
 
 @native.put("/manage/{account_id}/webhook", status_code=204, openapi_extra=MANAGE)
-async def set_webhook(account_id: Managing, body: WebhookRequest, service: Accounts) -> Response:
-    """Point the account's events at the brand's server, after the echostr URL check."""
+async def set_webhook(
+    request: Request, account_id: Managing, body: WebhookRequest, service: Accounts
+) -> Response:
+    """Point the account's events at the brand's server (a public address), after the
+    echostr URL check."""
     if body.url:
-        await check_url(body.url, body.token)
+        allow_private = request.app.state.settings.webhooks_to_private_networks
+        await check_url(body.url, body.token, allow_private=allow_private)
     await service.set_webhook(account_id, body.url, body.token)
     return Response(status_code=204)
 
@@ -471,6 +525,192 @@ async def deliveries(account_id: Serving, service: Accounts) -> list[DeliveryOut
         )
         for d in await service.deliveries(account_id)
     ]
+
+
+# -- notification templates ------------------------------------------------------------------
+
+
+def _template(row: Any) -> TemplateOut:
+    return TemplateOut(template_id=row.id, title=row.title, content=row.content)
+
+
+@native.get("/{account_id}/templates", response_model=list[PublicTemplateOut], openapi_extra=ANYONE)
+async def public_templates(
+    account_id: uuid.UUID, principal: MaybePrincipal, service: Accounts
+) -> list[PublicTemplateOut]:
+    """The account's notification templates, with what the caller has accepted of each."""
+    rows = await service.templates(account_id)
+    mine = await service.subscriptions(principal.user_id, account_id) if principal else {}
+    return [
+        PublicTemplateOut(**_template(r).model_dump(), remaining=mine.get(r.id, 0)) for r in rows
+    ]
+
+
+@native.put(
+    "/{account_id}/templates/{template_id}/subscription",
+    response_model=SubscriptionOut,
+    openapi_extra=PERSON,
+)
+async def subscribe_template(
+    account_id: uuid.UUID,
+    template_id: Annotated[str, Path(max_length=64)],
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> SubscriptionOut:
+    """Accept one more message of this template (the account may send it outside 48 hours)."""
+    remaining = await service.subscribe_template(principal.user_id, account_id, template_id)
+    return SubscriptionOut(remaining=remaining)
+
+
+@native.delete(
+    "/{account_id}/templates/{template_id}/subscription",
+    response_model=SubscriptionOut,
+    openapi_extra=PERSON,
+)
+async def unsubscribe_template(
+    account_id: uuid.UUID,
+    template_id: Annotated[str, Path(max_length=64)],
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> SubscriptionOut:
+    remaining = await service.subscribe_template(
+        principal.user_id, account_id, template_id, accept=False
+    )
+    return SubscriptionOut(remaining=remaining)
+
+
+@native.post(
+    "/manage/{account_id}/templates",
+    response_model=TemplateOut,
+    status_code=201,
+    openapi_extra=MANAGE,
+)
+async def create_template(
+    account_id: Managing, body: TemplateRequest, service: Accounts
+) -> TemplateOut:
+    return _template(await service.create_template(account_id, body.title, body.content))
+
+
+@native.get("/manage/{account_id}/templates", response_model=list[TemplateOut], openapi_extra=SERVE)
+async def templates(account_id: Serving, service: Accounts) -> list[TemplateOut]:
+    return [_template(r) for r in await service.templates(account_id)]
+
+
+@native.post(
+    "/manage/{account_id}/template-messages",
+    response_model=ThreadItemOut,
+    status_code=201,
+    openapi_extra=SERVE,
+)
+async def send_template(
+    account_id: Serving, body: TemplateMessageRequest, service: Accounts
+) -> ThreadItemOut:
+    """A template message: outside the 48-hour window too, to a follower who accepted it."""
+    item = await service.send_template(
+        account_id,
+        body.openid,
+        body.template_id,
+        {k: {"value": v.value} for k, v in body.data.items()},
+        url=body.url,
+    )
+    return _item(item)
+
+
+@native.get(
+    "/media/{media_id}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        }
+    },
+    openapi_extra=PERSON,
+)
+async def media(media_id: uuid.UUID, principal: CurrentPrincipal, service: Accounts) -> Response:
+    """A file the account sent in a message (image, voice, video), while it lives (3 days)."""
+    row = await service.media(None, media_id)
+    return Response(
+        row.data, media_type=row.content_type, headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+# -- the brand's own content per language ------------------------------------------------------
+
+
+@native.get(
+    "/manage/{account_id}/translations",
+    response_model=dict[str, dict[str, Any]],
+    openapi_extra=SERVE,
+)
+async def translations(account_id: Serving, service: Accounts) -> dict[str, dict[str, Any]]:
+    return await service.translations(account_id)
+
+
+@native.put(
+    "/manage/{account_id}/translations/{locale}",
+    response_model=dict[str, dict[str, Any]],
+    openapi_extra=MANAGE,
+)
+async def set_translation(
+    account_id: Managing, locale: Locale, body: TranslationRequest, service: Accounts
+) -> dict[str, dict[str, Any]]:
+    """The description, welcome, default reply and menu in one language; followers of that
+    language get them, everyone else the account's default."""
+    return await service.set_translation(
+        account_id,
+        locale,
+        description=body.description,
+        welcome=body.welcome,
+        default_reply=body.default_reply,
+        menu=[b.model_dump(exclude_none=True) for b in body.menu],
+    )
+
+
+@native.delete(
+    "/manage/{account_id}/translations/{locale}",
+    response_model=dict[str, dict[str, Any]],
+    openapi_extra=MANAGE,
+)
+async def remove_translation(
+    account_id: Managing, locale: Locale, service: Accounts
+) -> dict[str, dict[str, Any]]:
+    return await service.remove_translation(account_id, locale)
+
+
+# -- members ---------------------------------------------------------------------------------
+
+
+@native.post(
+    "/organisations/{organisation_id}/member-removals",
+    response_model=OrganisationOut,
+    openapi_extra=ORG_MANAGER,
+)
+async def remove_member(
+    organisation_id: OrgManager,
+    body: MemberRemovalRequest,
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> OrganisationOut:
+    return _org(await service.remove_member(principal.user_id, organisation_id, body.omo_id))
+
+
+# -- the platform operator ---------------------------------------------------------------------
+
+
+@native.put("/operator/{account_id}/verification", response_model=AccountOut, openapi_extra=OPERATE)
+async def verify(account_id: Operating, body: VerificationRequest, service: Accounts) -> AccountOut:
+    """Give or take the verified badge (shown wherever the account appears)."""
+    return _account(await service.verify(account_id, body.verified))
+
+
+@native.put("/operator/{account_id}/quota", response_model=QuotaOut, openapi_extra=OPERATE)
+async def set_quota(account_id: Operating, body: QuotaRequest, service: Accounts) -> QuotaOut:
+    """This account's broadcasts per period (null: its kind's default)."""
+    await service.set_quota(account_id, body.allowed)
+    view = await service.quota(account_id)
+    return QuotaOut(period=view.period, used=view.used, allowed=view.allowed)
 
 
 router.include_router(native)

@@ -7,7 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from omo.core.db import Base, UtcDateTime
@@ -55,6 +65,9 @@ class OfficialAccount(Base):
     webhook_token: Mapped[str] = mapped_column(String(64), default="")
     quota_override: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The brand's own content per language: {locale: {description, welcome, default_reply,
+    # menu}}; a follower gets their language's variant of each field, else the default above.
+    translations: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=dict)
 
 
 class Quota(Base):
@@ -90,6 +103,8 @@ class Follow(Base):
 
     __table_args__ = (
         Index("ix_accounts_follows_account_openid", "account_id", "openid", unique=True),
+        # Covers the broadcast push's pages of followers (no table lookups at 1M rows).
+        Index("ix_accounts_follows_push", "account_id", "following", "user_id"),
     )
 
 
@@ -145,6 +160,7 @@ class KeywordRule(Base):
     match: Mapped[str] = mapped_column(String(8))  # exact | contains
     keyword: Mapped[str] = mapped_column(String(100))
     reply: Mapped[str] = mapped_column(Text)
+    translations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # locale -> reply
 
 
 class AccessToken(Base):
@@ -166,3 +182,43 @@ class WebhookDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Template(Base):
+    """A notification template of the account ("{{first.DATA}} ... {{remark.DATA}}")."""
+
+    __tablename__ = "accounts_templates"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts_accounts.id"), index=True)
+    title: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TemplateSubscription(Base):
+    """A follower's consent to receive a template: each acceptance is one message (taken with
+    one conditional UPDATE, like the broadcast quota)."""
+
+    __tablename__ = "accounts_template_subscriptions"
+
+    template_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts_templates.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    remaining: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Media(Base):
+    """Temporary media uploaded by the brand's server (kept 3 days, as WeChat does)."""
+
+    __tablename__ = "accounts_media"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts_accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # image | voice | video | thumb
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -13,6 +13,7 @@ from omo.accounts.service import AccountService
 from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, Principal
 from omo.core.errors import ProblemError
+from omo.core.i18n import locale_of
 from omo.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -40,11 +41,11 @@ async def account_page(
     scene: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     service: AccountService = request.app.state.accounts
+    principal = await _principal(request)  # their language, if they chose one
     try:
-        account = await service.account(account_id)
+        account = await service.account(account_id, locale_of(request))
     except ProblemError:
         return render(request, "account.html", status=404, account=None)
-    principal = await _principal(request)
     following = bool(principal) and await service.is_following(
         principal.user_id if principal else uuid.UUID(int=0), account_id
     )

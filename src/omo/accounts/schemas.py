@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from omo.core.schemas import RequestModel
 
 NAME = Field(min_length=1, max_length=64)
+Locale = Literal["en", "zh_Hans", "it", "fr", "ja"]
 
 
 class OrganisationRequest(RequestModel):
@@ -80,10 +81,16 @@ class ScanRequest(RequestModel):
 
 
 class CardIn(RequestModel):
+    """Messaging's card (url, title, description) with a type; a coupon card may name the
+    brand's campaign (the follower claims it from the card), a mini program card its page."""
+
     type: Literal["article", "image", "voice", "video", "coupon", "miniprogram"]
     title: str = Field(default="", max_length=200)
     description: str = Field(default="", max_length=500)
     url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+|/\S*)?$")
+    campaign_id: uuid.UUID | None = None
+    appid: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    pagepath: str | None = Field(default=None, max_length=256)
 
 
 class MessageRequest(RequestModel):
@@ -92,9 +99,8 @@ class MessageRequest(RequestModel):
 
     def body(self) -> dict[str, Any]:
         if self.card is not None:
-            return {"card": self.card.model_dump()} | (
-                {"text": self.text} if self.text is not None else {}
-            )
+            card = self.card.model_dump(exclude_none=True, mode="json")
+            return {"card": card} | ({"text": self.text} if self.text is not None else {})
         return {"text": self.text} if self.text is not None else {}
 
 
@@ -153,6 +159,9 @@ class Rule(RequestModel):
     match: Literal["exact", "contains"]
     keyword: str = Field(min_length=1, max_length=100)
     reply: str = Field(min_length=1, max_length=4000)
+    translations: dict[Locale, str] = Field(
+        default_factory=dict, description="The reply in other languages (else `reply`)"
+    )
 
 
 class AutomationRequest(RequestModel):
@@ -164,7 +173,7 @@ class AutomationRequest(RequestModel):
 class AutomationOut(BaseModel):
     welcome: str
     default_reply: str
-    rules: list[dict[str, str]]
+    rules: list[dict[str, Any]]
 
 
 class FollowerOut(BaseModel):
@@ -227,3 +236,56 @@ class DeliveryOut(BaseModel):
     attempts: int
     last_error: str
     updated_at: datetime
+
+
+class TemplateRequest(RequestModel):
+    title: str = Field(min_length=1, max_length=64)
+    content: str = Field(min_length=1, max_length=2000)
+
+
+class TemplateOut(BaseModel):
+    template_id: str
+    title: str
+    content: str
+
+
+class PublicTemplateOut(TemplateOut):
+    remaining: int = Field(description="Messages of it the caller has accepted and not received")
+
+
+class SubscriptionOut(BaseModel):
+    remaining: int
+
+
+class TemplateField(RequestModel):
+    value: str = Field(max_length=200)
+
+
+class TemplateMessageRequest(RequestModel):
+    openid: str = Field(min_length=1, max_length=64)
+    template_id: str = Field(min_length=1, max_length=64)
+    data: dict[str, TemplateField] = Field(default_factory=dict, max_length=20)
+    url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+|/\S*)?$")
+
+
+class VerificationRequest(RequestModel):
+    verified: bool
+
+
+class QuotaRequest(RequestModel):
+    allowed: int | None = Field(
+        default=None, ge=0, le=1000, description="Broadcasts per period; null: the kind's default"
+    )
+
+
+class MemberRemovalRequest(RequestModel):
+    omo_id: str = Field(min_length=1, max_length=40)
+
+
+class TranslationRequest(RequestModel):
+    """The account's content in one language; an empty field falls back to the default."""
+
+    description: str = Field(default="", max_length=500)
+    welcome: str = Field(default="", max_length=4000)
+    default_reply: str = Field(default="", max_length=4000)
+    menu: list[Button] = Field(default_factory=list, max_length=3)

@@ -21,12 +21,14 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import quote
 
 import segno
 from sqlalchemy import and_, func, or_, select, update
@@ -50,19 +52,26 @@ from omo.accounts.models import (
     Follow,
     FollowerTag,
     KeywordRule,
+    Media,
     Member,
     OfficialAccount,
     Organisation,
     Quota,
     Tag,
+    Template,
+    TemplateSubscription,
     WebhookDelivery,
 )
+from omo.core import audit
 from omo.core.broker import Broker
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, record_event
+from omo.core.i18n import SUPPORTED, translations
 from omo.core.ids import new_id
+from omo.core.money import Money
+from omo.core.ratelimit import Limit, RateLimiter
 from omo.identity.service import IdentityService
 from omo.messaging.service import user_channel
 
@@ -80,7 +89,7 @@ MENU_SUB_BUTTONS_MAX = 5
 MENU_ACTIONS = ("click", "view", "miniprogram")
 CARD_TYPES = ("article", "image", "voice", "video", "coupon", "miniprogram")
 HISTORY_MAX = 200
-PUSH_BATCH = 1000
+PUSH_BATCH = 5000
 
 # The platform operator's defaults; `set_quota` overrides them per account.
 DEFAULT_QUOTAS: dict[str, int] = {"subscription": 1, "service": 4}
@@ -92,6 +101,31 @@ register("accounts-invalid-menu", 400, "The menu is not valid")
 register("accounts-invalid-message", 400, "The message is not valid")
 register("accounts-not-allowed", 403, "Your role in this brand does not allow this")
 register("accounts-bad-credentials", 401, "Wrong app id or secret")
+register("accounts-not-subscribed", 409, "This person has not subscribed to this template")
+register("accounts-invalid-template", 400, "The template is not valid")
+register("accounts-invalid-media", 400, "The media file is not valid")
+register("accounts-media-too-large", 413, "The media file is too large for its type")
+register("accounts-not-operator", 403, "Only a platform operator may do this")
+register("accounts-invalid-locale", 400, "This language is not supported")
+
+# Templates: each acceptance by the follower is one message; acceptances add up to this.
+SUBSCRIPTION_CREDITS_MAX = 10
+TEMPLATE_FIELD_MAX = 200
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]{1,32})\.DATA\s*\}\}")
+
+# Temporary media: kept 3 days; each kind has its content types (by their first bytes) and
+# its size limit (below the deployment's request limit, 2 MiB by default).
+MEDIA_LIFETIME = timedelta(days=3)
+MEDIA_LIMITS: dict[str, int] = {
+    "image": 1024 * 1024,
+    "voice": 1024 * 1024,
+    "video": 2 * 1024 * 1024,
+    "thumb": 64 * 1024,
+}
+
+# The developer API's budget per app (per official account), on every node alike.
+TOKENS_PER_APP = Limit("accounts-token", 20, 60 * 60)
+SENDS_PER_APP = Limit("accounts-send", 600, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +182,8 @@ class Automation:
     welcome: str
     default_reply: str
     rules: list[tuple[str, str, str]] = field(default_factory=list)  # (match, keyword, reply)
+    # per rule (same order): the reply in other languages, {locale: reply}
+    rule_translations: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +280,19 @@ def validate_body(body: dict[str, Any]) -> dict[str, Any]:
             clean[name] = value
         if clean["url"] and not clean["url"].startswith(("https://", "http://", "/")):
             raise ProblemError("accounts-invalid-message", "A card links to a web address.")
+        if kind == "coupon" and card.get("campaign_id"):
+            try:
+                clean["campaign_id"] = str(uuid.UUID(str(card["campaign_id"])))
+            except ValueError:
+                raise ProblemError("accounts-invalid-message", "No such coupon campaign.") from None
+        if kind == "miniprogram" and card.get("appid"):
+            appid, page = str(card["appid"]), str(card.get("pagepath") or "")
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", appid) or len(page) > 256:
+                raise ProblemError(
+                    "accounts-invalid-message", "A mini program card needs an appid."
+                )
+            clean |= {"appid": appid, "pagepath": page.lstrip("/")}
+            clean["url"] = f"/mp/{appid}/{quote(clean['pagepath'], safe='/?=&')}"
         return {"card": clean}
     raise ProblemError("accounts-invalid-message", "Send either text or a card.")
 
@@ -261,12 +310,23 @@ class AccountService:
         broker: Broker,
         *,
         quotas: dict[str, int] | None = None,
+        limiter: RateLimiter | None = None,
+        operators: Sequence[str] = (),
+        pay: Any = None,
+        coupons: Any = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.identity = identity
         self.broker = broker
         self.quotas = dict(DEFAULT_QUOTAS, **(quotas or {}))
+        self.limiter = limiter
+        # pay's and coupons' services (when this build has them): a coupon card must be of a
+        # campaign issued by the brand's own merchant.
+        self.pay, self.coupons = pay, coupons
+        self.token_limit, self.send_limit = TOKENS_PER_APP, SENDS_PER_APP
+        # Platform operators by OMO ID (settings OMO_OPERATORS), checked at each request.
+        self.operators = frozenset(o.strip().lower() for o in operators if o.strip())
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def stop(self) -> None:
@@ -361,6 +421,7 @@ class AccountService:
             if role == "owner" and me.role != "owner":
                 raise ProblemError("accounts-not-allowed", "Only an owner can add an owner.")
             existing = await session.get(Member, (organisation_id, person.user_id))
+            before = existing.role if existing is not None else None
             if existing is None:
                 session.add(
                     Member(
@@ -374,6 +435,10 @@ class AccountService:
                 if existing.role == "owner" and me.role != "owner":
                     raise ProblemError("accounts-not-allowed", "Only an owner can change an owner.")
                 existing.role = role
+            if before != role:
+                await self._audit_role(
+                    session, organisation_id, actor, person.user_id, before, role
+                )
         return await self.organisation(actor, organisation_id)
 
     # -- accounts ---------------------------------------------------------------------------
@@ -430,7 +495,8 @@ class AccountService:
                 raise ProblemError("accounts-not-allowed", "Ask an owner or admin of the brand.")
             return account
 
-    async def account(self, account_id: uuid.UUID) -> AccountView:
+    async def account(self, account_id: uuid.UUID, locale: str | None = None) -> AccountView:
+        """The account as a reader in `locale` sees it (the brand's variant, else default)."""
         async with self.db.sessions() as session:
             account = await self._account(session, account_id)
             followers = await session.scalar(
@@ -438,7 +504,7 @@ class AccountService:
                 .select_from(Follow)
                 .where(Follow.account_id == account_id, Follow.following.is_(True))
             )
-        return _view(account, followers or 0)
+        return _view(account, followers or 0, locale)
 
     async def accounts_of_organisation(
         self, actor: uuid.UUID, organisation_id: uuid.UUID
@@ -498,15 +564,22 @@ class AccountService:
         async with self.db.sessions() as session:
             account = await self._account(session, account_id)
         openid = await self.identity.openid(account.app_id, user_id)
+        locale = await self._locale_of(user_id)
         try:
-            replies = await self._follow(account, user_id, openid, scene, by_scan)
+            replies = await self._follow(account, user_id, openid, scene, by_scan, locale)
         except IntegrityError:  # a racing follow of the same person won; that is a follow
             return []
         await self._push(user_id, account_id, replies)
         return replies
 
     async def _follow(
-        self, account: OfficialAccount, user_id: uuid.UUID, openid: str, scene: str, by_scan: bool
+        self,
+        account: OfficialAccount,
+        user_id: uuid.UUID,
+        openid: str,
+        scene: str,
+        by_scan: bool,
+        locale: str | None = None,
     ) -> list[ThreadItem]:
         account_id, now = account.id, self.clock.now()
         replies: list[ThreadItem] = []
@@ -538,10 +611,9 @@ class AccountService:
                 session,
                 Followed(account_id=account_id, openid=openid, scene=scene, by_scan=by_scan),
             )
-            if account.welcome and not account.webhook_url:
-                replies.append(
-                    self._append(session, account_id, user_id, "out", {"text": account.welcome})
-                )
+            welcome = _localised(account, locale, "welcome")
+            if welcome and not account.webhook_url:
+                replies.append(self._append(session, account_id, user_id, "out", {"text": welcome}))
         return replies
 
     async def unfollow(self, user_id: uuid.UUID, account_id: uuid.UUID) -> None:
@@ -553,7 +625,7 @@ class AccountService:
             row.following = False
             self._record(session, Unfollowed(account_id=account_id, openid=row.openid))
 
-    async def following(self, user_id: uuid.UUID) -> list[AccountView]:
+    async def following(self, user_id: uuid.UUID, locale: str | None = None) -> list[AccountView]:
         async with self.db.sessions() as session:
             rows = (
                 await session.scalars(
@@ -563,7 +635,7 @@ class AccountService:
                     .order_by(OfficialAccount.name)
                 )
             ).all()
-        return [_view(a, 0) for a in rows]
+        return [_view(a, 0, locale) for a in rows]
 
     async def is_following(self, user_id: uuid.UUID, account_id: uuid.UUID) -> bool:
         async with self.db.sessions() as session:
@@ -655,6 +727,7 @@ class AccountService:
         """A follower writes to the account; keyword rules or the default reply may answer
         (unless the brand's own server answers through its webhook)."""
         body = validate_body(body)
+        locale = await self._locale_of(user_id)
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
             follow = await self._touch(session, account_id, user_id)
@@ -668,14 +741,14 @@ class AccountService:
             )
             items = [sent]
             if not account.webhook_url:
-                reply = await self._automatic_reply(session, account, text)
+                reply = await self._automatic_reply(session, account, text, locale)
                 if reply:
                     items.append(self._append(session, account_id, user_id, "out", {"text": reply}))
         await self._push(user_id, account_id, items[1:])
         return items
 
     async def _automatic_reply(
-        self, session: AsyncSession, account: OfficialAccount, text: str
+        self, session: AsyncSession, account: OfficialAccount, text: str, locale: str | None = None
     ) -> str:
         rules = (
             await session.scalars(select(KeywordRule).where(KeywordRule.account_id == account.id))
@@ -683,11 +756,11 @@ class AccountService:
         needle = text.strip().casefold()
         for rule in rules:
             if rule.match == "exact" and needle == rule.keyword.casefold():
-                return rule.reply
+                return (rule.translations or {}).get(locale or "") or rule.reply
         for rule in rules:
             if rule.match == "contains" and rule.keyword.casefold() in needle:
-                return rule.reply
-        return account.default_reply
+                return (rule.translations or {}).get(locale or "") or rule.reply
+        return str(_localised(account, locale, "default_reply"))
 
     async def menu_click(self, user_id: uuid.UUID, account_id: uuid.UUID, key: str) -> str:
         """A follower taps a menu button: a click event (key) or a link (view). Returns the
@@ -695,6 +768,8 @@ class AccountService:
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
             target = _find_button(account.menu, key)
+            for variant in (account.translations or {}).values():
+                target = target or _find_button(variant.get("menu") or [], key)
             if target is None:
                 raise ProblemError("not-found", "No such menu button.")
             follow = await self._touch(session, account_id, user_id)
@@ -710,7 +785,8 @@ class AccountService:
     ) -> ThreadItem:
         """A free-form message from the account: only to a follower, only within 48 hours of
         their last interaction."""
-        body = validate_body(body)
+        body = await self._checked_cards(account_id, validate_body(body))
+        await self._hit(self.send_limit, str(account_id))
         async with self.db.transaction() as session:
             follow = await session.scalar(
                 select(Follow).where(Follow.account_id == account_id, Follow.openid == openid)
@@ -788,7 +864,8 @@ class AccountService:
     ) -> ThreadItem:
         """Accepted in O(1): one quota row, one broadcast row, one event — whatever the
         audience. Followers read it by reference; online ones get a push after the commit."""
-        body = validate_body(body)
+        body = await self._checked_cards(account_id, validate_body(body))
+        await self._hit(self.send_limit, str(account_id))
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
             if tag_id is not None:
@@ -837,8 +914,426 @@ class AccountService:
                 users = list((await session.scalars(query)).all())
             if not users:
                 return
-            await asyncio.gather(*(self.broker.publish(user_channel(u), frame) for u in users))
+            await self.broker.publish_many([user_channel(u) for u in users], frame)
             after = users[-1]
+
+    # -- notification templates: the one way past the 48-hour window, by consent -------------
+
+    async def create_template(self, account_id: uuid.UUID, title: str, content: str) -> Template:
+        title, content = title.strip(), content.strip()
+        if not 0 < len(title) <= 64 or not 0 < len(content) <= 2000:
+            raise ProblemError("accounts-invalid-template", "Give a title and a content.")
+        if not PLACEHOLDER.search(content):
+            raise ProblemError(
+                "accounts-invalid-template", "The content needs at least one {{name.DATA}} field."
+            )
+        async with self.db.transaction() as session:
+            await self._account(session, account_id)
+            row = Template(
+                id=secrets.token_urlsafe(32),
+                account_id=account_id,
+                title=title,
+                content=content,
+                created_at=self.clock.now(),
+            )
+            session.add(row)
+        return row
+
+    async def templates(self, account_id: uuid.UUID) -> list[Template]:
+        async with self.db.sessions() as session:
+            await self._account(session, account_id)
+            return list(
+                (
+                    await session.scalars(
+                        select(Template)
+                        .where(Template.account_id == account_id)
+                        .order_by(Template.created_at, Template.id)
+                    )
+                ).all()
+            )
+
+    async def delete_template(self, account_id: uuid.UUID, template_id: str) -> None:
+        async with self.db.transaction() as session:
+            row = await session.get(Template, template_id)
+            if row is None or row.account_id != account_id:
+                raise ProblemError("accounts-invalid-template", "No such template.")
+            for sub in (
+                await session.scalars(
+                    select(TemplateSubscription).where(
+                        TemplateSubscription.template_id == template_id
+                    )
+                )
+            ).all():
+                await session.delete(sub)
+            await session.flush()
+            await session.delete(row)
+
+    async def subscriptions(self, user_id: uuid.UUID, account_id: uuid.UUID) -> dict[str, int]:
+        """The person's remaining messages per template of the account."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(TemplateSubscription.template_id, TemplateSubscription.remaining)
+                .join(Template, Template.id == TemplateSubscription.template_id)
+                .where(Template.account_id == account_id, TemplateSubscription.user_id == user_id)
+            )
+            return {r[0]: r[1] for r in rows}
+
+    async def subscribe_template(
+        self, user_id: uuid.UUID, account_id: uuid.UUID, template_id: str, *, accept: bool = True
+    ) -> int:
+        """The follower accepts one more message of this template (or, with accept=False,
+        withdraws every one left). Returns how many messages the account may now send."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            template = await session.get(Template, template_id)
+            if template is None or template.account_id != account_id:
+                raise ProblemError("not-found", "No such template.")
+            follow = await session.get(Follow, (account_id, user_id))
+            if accept and (follow is None or not follow.following):
+                raise ProblemError("accounts-not-following", "Follow the account first.")
+            insert = _upsert("sqlite" if self.db.is_sqlite else "postgresql")
+            await session.execute(
+                insert(TemplateSubscription)
+                .values(template_id=template_id, user_id=user_id, remaining=0, updated_at=now)
+                .on_conflict_do_nothing()
+            )
+            credits = (
+                func.min(TemplateSubscription.remaining + 1, SUBSCRIPTION_CREDITS_MAX)
+                if self.db.is_sqlite
+                else func.least(TemplateSubscription.remaining + 1, SUBSCRIPTION_CREDITS_MAX)
+            )
+            await session.execute(
+                update(TemplateSubscription)
+                .where(
+                    TemplateSubscription.template_id == template_id,
+                    TemplateSubscription.user_id == user_id,
+                )
+                .values(remaining=credits if accept else 0, updated_at=now)
+            )
+            remaining = await session.scalar(
+                select(TemplateSubscription.remaining).where(
+                    TemplateSubscription.template_id == template_id,
+                    TemplateSubscription.user_id == user_id,
+                )
+            )
+        return int(remaining or 0)
+
+    async def send_template(
+        self,
+        account_id: uuid.UUID,
+        openid: str,
+        template_id: str,
+        data: dict[str, Any],
+        *,
+        url: str = "",
+        title: str = "",
+    ) -> ThreadItem:
+        """A template message: allowed outside the 48-hour window, but only to a follower who
+        accepted it, and each acceptance is spent by one message (one conditional UPDATE, so
+        racing sends never spend more than were given)."""
+        if url and not url.startswith(("https://", "http://", "/")):
+            raise ProblemError("accounts-invalid-message", "A card links to a web address.")
+        await self._hit(self.send_limit, str(account_id))
+        async with self.db.transaction() as session:
+            template = await session.get(Template, template_id)
+            if template is None or template.account_id != account_id:
+                raise ProblemError("accounts-invalid-template", "No such template.")
+            follow = await session.scalar(
+                select(Follow).where(Follow.account_id == account_id, Follow.openid == openid)
+            )
+            if follow is None or not follow.following:
+                raise ProblemError("accounts-not-following", "This person does not follow you.")
+            spent = await session.execute(
+                update(TemplateSubscription)
+                .where(
+                    TemplateSubscription.template_id == template_id,
+                    TemplateSubscription.user_id == follow.user_id,
+                    TemplateSubscription.remaining > 0,
+                )
+                .values(remaining=TemplateSubscription.remaining - 1, updated_at=self.clock.now())
+            )
+            if spent.rowcount != 1:  # type: ignore[attr-defined]
+                raise ProblemError(
+                    "accounts-not-subscribed",
+                    "A template reaches only people who accepted it, once per acceptance.",
+                )
+            card = {
+                "type": "template",
+                "title": (title.strip() or template.title)[:200],
+                "description": render_template(template.content, data),
+                "url": url[:2048],
+            }
+            item = self._append(session, account_id, follow.user_id, "out", {"card": card})
+            user_id = follow.user_id
+        await self._push(user_id, account_id, [item])
+        return item
+
+    # -- temporary media (the developer API's media/upload) -----------------------------------
+
+    async def upload_media(self, account_id: uuid.UUID, kind: str, data: bytes) -> Media:
+        """Store a file for 3 days, if its first bytes are of a type its kind allows and it is
+        within the kind's size limit."""
+        if kind not in MEDIA_LIMITS:
+            raise ProblemError(
+                "accounts-invalid-media", "The kind is image, voice, video or thumb."
+            )
+        if len(data) > MEDIA_LIMITS[kind]:
+            raise ProblemError(
+                "accounts-media-too-large",
+                "A %(kind)s is at most %(n)s bytes.",
+                params={"kind": kind, "n": MEDIA_LIMITS[kind]},
+            )
+        content_type = sniff_media(kind, data)
+        if content_type is None:
+            raise ProblemError("accounts-invalid-media", "This file is not of its kind's types.")
+        await self._hit(self.send_limit, str(account_id))
+        async with self.db.transaction() as session:
+            await self._account(session, account_id)
+            row = Media(
+                id=new_id(),
+                account_id=account_id,
+                kind=kind,
+                content_type=content_type,
+                size=len(data),
+                data=data,
+                created_at=self.clock.now(),
+            )
+            session.add(row)
+        return row
+
+    async def media(self, account_id: uuid.UUID | None, media_id: uuid.UUID) -> Media:
+        """A live (under 3 days old) media file; of this account unless account_id is None."""
+        async with self.db.sessions() as session:
+            row = await session.get(Media, media_id)
+        if (
+            row is None
+            or (account_id is not None and row.account_id != account_id)
+            or self.clock.now() - row.created_at > MEDIA_LIFETIME
+        ):
+            raise ProblemError("not-found", "No such media, or it expired.")
+        return row
+
+    # -- operator, limits and audit helpers ------------------------------------------------
+
+    async def is_operator(self, user_id: uuid.UUID) -> bool:
+        if not self.operators:
+            return False
+        profiles = await self.identity.public_profiles([user_id])
+        profile = profiles.get(user_id)
+        return profile is not None and profile.omo_id.lower() in self.operators
+
+    async def require_operator(self, user_id: uuid.UUID) -> None:
+        if not await self.is_operator(user_id):
+            raise ProblemError("accounts-not-operator", "Ask the platform's operator.")
+
+    async def _hit(self, limit: Limit, key: str) -> None:
+        if self.limiter is not None:
+            await self.limiter.hit(limit, key)
+
+    async def _audit_role(
+        self,
+        session: AsyncSession,
+        organisation_id: uuid.UUID,
+        actor: uuid.UUID,
+        subject: uuid.UUID,
+        before: str | None,
+        after: str | None,
+    ) -> None:
+        """A role change in a brand, in the audit trail of the person whose role changed and
+        of the person who changed it (same transaction as the change)."""
+        profiles = await self.identity.public_profiles([actor])
+        by = profiles[actor].omo_id if actor in profiles else "unknown"
+        detail = {"organisation_id": str(organisation_id), "from": before, "to": after}
+        now = self.clock.now()
+        audit.record_audit(
+            session,
+            account_id=subject,
+            action=audit.ROLE_CHANGED,
+            occurred_at=now,
+            actor="self" if subject == actor else by,
+            detail=detail,
+        )
+        if subject != actor:
+            whose = (await self.identity.public_profiles([subject])).get(subject)
+            audit.record_audit(
+                session,
+                account_id=actor,
+                action=audit.ROLE_CHANGED,
+                occurred_at=now,
+                detail=detail | {"member": whose.omo_id if whose else "unknown"},
+            )
+
+    async def remove_member(
+        self, actor: uuid.UUID, organisation_id: uuid.UUID, omo_id: str
+    ) -> OrganisationView:
+        """An owner or admin removes a member (only an owner removes an owner; the last owner
+        stays)."""
+        person = await self.identity.find_by_omo_id(omo_id)
+        async with self.db.transaction() as session:
+            me = await self._require_role(session, organisation_id, actor, MANAGERS)
+            member = await session.get(Member, (organisation_id, person.user_id))
+            if member is None:
+                raise ProblemError("not-found", "This person is not a member.")
+            if member.role == "owner":
+                if me.role != "owner":
+                    raise ProblemError("accounts-not-allowed", "Only an owner can remove an owner.")
+                owners = await session.scalar(
+                    select(func.count())
+                    .select_from(Member)
+                    .where(Member.organisation_id == organisation_id, Member.role == "owner")
+                )
+                if (owners or 0) <= 1:
+                    raise ProblemError("accounts-not-allowed", "A brand keeps at least one owner.")
+            before = member.role
+            await session.delete(member)
+            await self._audit_role(session, organisation_id, actor, person.user_id, before, None)
+        return await self.organisation(actor, organisation_id)
+
+    # -- the brand's own content per language -----------------------------------------------
+
+    async def set_translation(
+        self,
+        account_id: uuid.UUID,
+        locale: str,
+        *,
+        description: str = "",
+        welcome: str = "",
+        default_reply: str = "",
+        menu: Sequence[dict[str, Any]] = (),
+    ) -> dict[str, dict[str, Any]]:
+        """The account's content in `locale`; a field left empty falls back to the default."""
+        _only_supported({locale: "x"})
+        variant: dict[str, Any] = {
+            "description": description,
+            "welcome": welcome,
+            "default_reply": default_reply,
+            "menu": validate_menu(menu) if menu else [],
+        }
+        async with self.db.transaction() as session:
+            account = await self._account(session, account_id)
+            translations = dict(account.translations or {})
+            translations[locale] = {k: v for k, v in variant.items() if v}
+            account.translations = translations  # a new dict, so the JSON column is written
+        return translations
+
+    async def remove_translation(
+        self, account_id: uuid.UUID, locale: str
+    ) -> dict[str, dict[str, Any]]:
+        async with self.db.transaction() as session:
+            account = await self._account(session, account_id)
+            translations = {k: v for k, v in (account.translations or {}).items() if k != locale}
+            account.translations = translations
+        return translations
+
+    async def translations(self, account_id: uuid.UUID) -> dict[str, dict[str, Any]]:
+        async with self.db.sessions() as session:
+            return dict((await self._account(session, account_id)).translations or {})
+
+    async def _locale_of(self, user_id: uuid.UUID) -> str | None:
+        """The person's chosen language (None: they chose none, so the account's default)."""
+        try:
+            return (await self.identity.own_profile(user_id)).locale
+        except ProblemError:
+            return None
+
+    async def push_items(
+        self, user_id: uuid.UUID, account_id: uuid.UUID, items: Sequence[ThreadItem]
+    ) -> None:
+        """Realtime push of committed thread items to the person's devices."""
+        await self._push(user_id, account_id, items)
+
+    async def _checked_cards(self, account_id: uuid.UUID, body: dict[str, Any]) -> dict[str, Any]:
+        """A coupon card names a campaign of the brand's own merchant; its title and value
+        come from the campaign when the brand gave none."""
+        card = body.get("card") or {}
+        if card.get("type") != "coupon" or not card.get("campaign_id"):
+            return body
+        if self.coupons is None or self.pay is None:
+            raise ProblemError("accounts-invalid-message", "No such coupon campaign.")
+        async with self.db.sessions() as session:
+            account = await self._account(session, account_id)
+        try:
+            campaign = await self.coupons.campaign(uuid.UUID(card["campaign_id"]))
+            organisation, _name = await self.pay.merchant_brand(uuid.UUID(campaign.issuer))
+        except (ProblemError, ValueError):
+            raise ProblemError("accounts-invalid-message", "No such coupon campaign.") from None
+        if str(organisation) != str(account.organisation_id):
+            raise ProblemError("accounts-invalid-message", "No such coupon campaign.")
+        filled = dict(card)
+        filled["title"] = card.get("title") or campaign.title[:200]
+        filled["url"] = card.get("url") or ""
+        return {"card": filled}
+
+    # -- payment receipts (from pay's payment.succeeded events) -------------------------------
+
+    async def receipt_account(
+        self, session: AsyncSession, organisation_id: uuid.UUID, user_id: uuid.UUID
+    ) -> OfficialAccount | None:
+        """The organisation's account that sends this person receipts: one they follow (a
+        service account first, then the oldest); None when they follow none of them."""
+        return await session.scalar(
+            select(OfficialAccount)
+            .join(Follow, Follow.account_id == OfficialAccount.id)
+            .where(
+                OfficialAccount.organisation_id == organisation_id,
+                Follow.user_id == user_id,
+                Follow.following.is_(True),
+            )
+            .order_by((OfficialAccount.kind != "service"), OfficialAccount.created_at)
+            .limit(1)
+        )
+
+    async def append_receipt(
+        self,
+        session: AsyncSession,
+        *,
+        organisation_id: uuid.UUID,
+        merchant_name: str,
+        user_id: uuid.UUID,
+        payment_id: str,
+        order_id: str,
+        currency: str,
+        amount_minor: int,
+        discount_minor: int,
+    ) -> tuple[uuid.UUID, ThreadItem] | None:
+        """A receipt card in the customer's conversation with the brand (in the caller's
+        transaction, so it is written once with the consumer's cursor). It shows what the
+        customer paid the brand, never their wallet balance: the brand reads this thread."""
+        account = await self.receipt_account(session, organisation_id, user_id)
+        if account is None:
+            return None
+        locale = await self._locale_of(user_id) or "en"
+        gettext = translations(locale).gettext
+        total = Money(amount_minor, currency)
+        paid = Money(amount_minor - discount_minor, currency)
+        lines = [gettext("Paid %(amount)s") % {"amount": paid.format(babel_name(locale))}]
+        if discount_minor:
+            lines.append(
+                gettext("Order %(total)s, coupon −%(discount)s")
+                % {
+                    "total": total.format(babel_name(locale)),
+                    "discount": Money(discount_minor, currency).format(babel_name(locale)),
+                }
+            )
+        body = {
+            "card": {
+                "type": "receipt",
+                "title": gettext("Payment to %(merchant)s") % {"merchant": merchant_name},
+                "description": "\n".join(lines),
+                "url": "",
+            },
+            "receipt": {
+                "payment_id": payment_id,
+                "order_id": order_id,
+                "merchant": merchant_name,
+                "currency": currency,
+                "amount_minor": amount_minor,
+                "discount_minor": discount_minor,
+                "paid_minor": amount_minor - discount_minor,
+                "coupon_applied": discount_minor > 0,
+            },
+        }
+        return account.id, self._append(session, account.id, user_id, "out", body)
 
     # -- followers, tags ------------------------------------------------------------------
 
@@ -939,7 +1434,10 @@ class AccountService:
                 )
             ).all():
                 await session.delete(old)
-            for match, keyword, reply in automation.rules:
+            for n, (match, keyword, reply) in enumerate(automation.rules):
+                variants = (
+                    automation.rule_translations[n] if n < len(automation.rule_translations) else {}
+                )
                 session.add(
                     KeywordRule(
                         id=new_id(),
@@ -947,6 +1445,7 @@ class AccountService:
                         match=match,
                         keyword=keyword,
                         reply=reply,
+                        translations=_only_supported(variants),
                     )
                 )
         return await self.automation(account_id)
@@ -965,6 +1464,7 @@ class AccountService:
                 account.welcome,
                 account.default_reply,
                 [(r.match, r.keyword, r.reply) for r in rules],
+                [dict(r.translations or {}) for r in rules],
             )
 
     async def set_menu(
@@ -986,7 +1486,8 @@ class AccountService:
         return secret
 
     async def issue_token(self, app_id: str, secret: str) -> tuple[str, int]:
-        """Client credentials → an access token valid 7200 s."""
+        """Client credentials → an access token valid 7200 s (at most `token_limit` per app)."""
+        await self._hit(self.token_limit, app_id)
         async with self.db.transaction() as session:
             account = await session.scalar(
                 select(OfficialAccount).where(OfficialAccount.app_id == app_id)
@@ -1088,19 +1589,39 @@ def _find_button(menu: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
     return None
 
 
-def _view(account: OfficialAccount, followers: int) -> AccountView:
+def _view(account: OfficialAccount, followers: int, locale: str | None = None) -> AccountView:
     return AccountView(
         id=account.id,
         organisation_id=account.organisation_id,
         kind=account.kind,
         name=account.name,
-        description=account.description,
+        description=_localised(account, locale, "description"),
         avatar_url=account.avatar_url,
         verified=account.verified,
         app_id=account.app_id,
         followers=followers,
-        menu=account.menu,
+        menu=_localised(account, locale, "menu"),
     )
+
+
+TRANSLATABLE = ("description", "welcome", "default_reply", "menu")
+
+
+def _localised(account: OfficialAccount, locale: str | None, name: str) -> Any:
+    """The brand's `locale` variant of a field if it wrote one, else the default."""
+    variant = (account.translations or {}).get(locale or "") or {}
+    return variant.get(name) or getattr(account, name)
+
+
+def _only_supported(variants: dict[str, str]) -> dict[str, str]:
+    for locale in variants:
+        if locale not in SUPPORTED:
+            raise ProblemError(
+                "accounts-invalid-locale",
+                "Languages are %(supported)s.",
+                params={"supported": ", ".join(SUPPORTED)},
+            )
+    return {k: v for k, v in variants.items() if v}
 
 
 def _frame(account_id: uuid.UUID, item: ThreadItem) -> dict[str, Any]:
@@ -1112,3 +1633,52 @@ def _frame(account_id: uuid.UUID, item: ThreadItem) -> dict[str, Any]:
         "body": item.body,
         "created_at": item.created_at.isoformat(),
     }
+
+
+def render_template(content: str, data: dict[str, Any]) -> str:
+    """Fill `{{name.DATA}}` with data[name]["value"] (WeChat's shape; a bare string works
+    too); unknown fields stay empty, every value is cut at 200 characters."""
+
+    def value(match: re.Match[str]) -> str:
+        field_ = data.get(match.group(1))
+        if isinstance(field_, dict):
+            field_ = field_.get("value", "")
+        if field_ is None:
+            return ""
+        if not isinstance(field_, str | int | float):
+            raise ProblemError("accounts-invalid-template", "A field's value is text.")
+        return str(field_)[:TEMPLATE_FIELD_MAX]
+
+    return PLACEHOLDER.sub(value, content)
+
+
+_SIGNATURES: dict[str, tuple[tuple[bytes, int, str], ...]] = {
+    "image": (
+        (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+        (b"\xff\xd8\xff", 0, "image/jpeg"),
+        (b"GIF87a", 0, "image/gif"),
+        (b"GIF89a", 0, "image/gif"),
+    ),
+    "thumb": ((b"\xff\xd8\xff", 0, "image/jpeg"),),
+    "voice": (
+        (b"#!AMR\n", 0, "audio/amr"),
+        (b"ID3", 0, "audio/mpeg"),
+        (b"\xff\xfb", 0, "audio/mpeg"),
+        (b"\xff\xf3", 0, "audio/mpeg"),
+        (b"OggS", 0, "audio/ogg"),
+    ),
+    "video": ((b"ftyp", 4, "video/mp4"),),
+}
+
+
+def sniff_media(kind: str, data: bytes) -> str | None:
+    """The content type of `data` if its first bytes are one its kind allows, else None."""
+    for magic, offset, content_type in _SIGNATURES.get(kind, ()):
+        if data[offset : offset + len(magic)] == magic:
+            return content_type
+    return None
+
+
+def babel_name(locale: str) -> str:
+    """Babel's name for one of our locales ("zh_Hans" is Babel's too; kept for clarity)."""
+    return locale if locale in SUPPORTED else "en"

@@ -26,6 +26,7 @@ from omo.accounts.service import AccountService
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.events import OutboxCursor, StoredEvent, read_after
+from omo.core.outbound import RefusedDestination, check_destination
 
 logger = logging.getLogger("omo.accounts.webhook")
 
@@ -98,8 +99,31 @@ def _signed_params(token: str) -> dict[str, str]:
     return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
 
 
-async def check_url(url: str, token: str, *, within: float = TIMEOUT_SECONDS) -> None:
+async def check_destination_allowed(url: str, *, allow_private: bool) -> None:
+    """Only public http(s) destinations (unless the deployment allows private networks): a
+    brand admin must not make OMO call its own network (SSRF). Checked when the URL is saved
+    and again before every delivery, since DNS answers change."""
+    try:
+        await check_destination(url, allow_private=allow_private)
+    except RefusedDestination as refused:
+        if refused.reason == "private":
+            raise ProblemError(
+                "accounts-webhook-check-failed", "The URL points into a private network."
+            ) from None
+        if refused.reason == "unresolvable":
+            raise ProblemError(
+                "accounts-webhook-check-failed", "The host name does not resolve."
+            ) from None
+        raise ProblemError(
+            "accounts-webhook-check-failed", "Use an http or https URL with a host name."
+        ) from None
+
+
+async def check_url(
+    url: str, token: str, *, within: float = TIMEOUT_SECONDS, allow_private: bool = False
+) -> None:
     """The URL check handshake: the brand's server must echo `echostr` back."""
+    await check_destination_allowed(url, allow_private=allow_private)
     echostr = secrets.token_hex(10)
     try:
         async with httpx.AsyncClient(timeout=within) as client:
@@ -123,8 +147,10 @@ class WebhookWorker:
         interval: float = 0.5,
         retry_delays: tuple[float, ...] = (0.5, 2.0),
         timeout: float = TIMEOUT_SECONDS,
+        allow_private: bool = False,
     ) -> None:
         self.service, self.db = service, db
+        self.allow_private = allow_private
         self.interval, self.retry_delays, self.timeout = interval, retry_delays, timeout
         self._task: asyncio.Task[None] | None = None
 
@@ -175,6 +201,14 @@ class WebhookWorker:
         except ProblemError:
             return
         if not url or not await self.service.delivery_claimed(event.id, account_id):
+            return
+        try:
+            await check_destination_allowed(url, allow_private=self.allow_private)
+        except ProblemError:
+            logger.warning("webhook destination refused: not a public address")
+            await self.service.delivery_done(
+                event.id, delivered=False, attempts=0, error="destination refused"
+            )
             return
         xml = event_xml(app_id, event)
         error = ""

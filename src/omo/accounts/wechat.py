@@ -12,21 +12,30 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
 
-from omo.accounts.service import AccountService
+from omo.accounts.service import MEDIA_LIMITS, AccountService
 from omo.core.access import Access, access
 from omo.core.errors import ProblemError
+from omo.core.ratelimit import RateLimited
 
 router = APIRouter(prefix="/cgi-bin", tags=["developer API (WeChat-compatible)"])
 
 OPEN = access(Access.ANONYMOUS)
 
-WECHAT_RESULT = {
+WECHAT_JSON: dict[str, Any] = {
+    "schema": {
+        "type": "object",
+        "properties": {"errcode": {"type": "integer"}, "errmsg": {"type": "string"}},
+        "additionalProperties": True,
+    }
+}
+WECHAT_RESULT: dict[str, Any] = {
     "description": (
         "WeChat-shaped JSON: the operation's fields, or {errcode, errmsg} with errcode != 0 "
         "(always HTTP 200, as WeChat answers)"
@@ -61,6 +70,10 @@ ERRCODES = {
     "accounts-invalid-message": 44003,
     "not-found": 40003,
     "validation-error": 47001,
+    "accounts-not-subscribed": 43101,
+    "accounts-invalid-template": 40037,
+    "accounts-invalid-media": 40005,
+    "accounts-media-too-large": 40006,
 }
 
 
@@ -104,9 +117,16 @@ async def _json(request: Request) -> dict[str, Any]:
     return data
 
 
-async def _answer(work: Callable[[], Awaitable[JSONResponse]]) -> JSONResponse:
+AnyResponse = TypeVar("AnyResponse", bound=Response)
+
+
+async def _answer(work: Callable[[], Awaitable[AnyResponse]]) -> AnyResponse | JSONResponse:
     try:
         return await work()
+    except RateLimited as err:  # WeChat's "api freq out of limit", with when to come back
+        answer = _error(45009, "reach max api daily quota limit")
+        answer.headers["Retry-After"] = str(err.retry_after)
+        return answer
     except WeChatError as err:
         return _error(err.errcode, err.errmsg)
     except ProblemError as err:
@@ -158,11 +178,20 @@ def _body_from_wechat(data: dict[str, Any]) -> dict[str, Any]:
             "card": {
                 "type": "miniprogram",
                 "title": str(page.get("title", "")),
-                "description": str(page.get("appid", "")),
-                "url": "/mp/"
-                + quote(str(page.get("appid", "")), safe="")
-                + "/"
-                + str(page.get("pagepath", "")).lstrip("/"),
+                "appid": str(page.get("appid", "")),
+                "pagepath": str(page.get("pagepath", "")),
+            }
+        }
+    if kind == "wxcard":  # a coupon card: card_id is the brand's coupon campaign
+        return {"card": {"type": "coupon", "campaign_id": str(data["wxcard"]["card_id"])}}
+    if kind in ("image", "voice", "video"):
+        media_id = uuid.UUID(str(data[kind]["media_id"]))
+        return {
+            "card": {
+                "type": kind,
+                "title": str(data[kind].get("title", ""))[:200],
+                "description": str(data[kind].get("description", ""))[:500],
+                "url": f"/api/v1/accounts/media/{media_id}",
             }
         }
     raise WeChatError(40008, "invalid message type")
@@ -394,5 +423,197 @@ async def qrcode_create(request: Request, access_token: Token = "") -> JSONRespo
         if "LIMIT" not in str(data.get("action_name", "")):
             fields["expire_seconds"] = int(expire or 60)
         return JSONResponse(fields)
+
+    return await _answer(work)
+
+
+TEMPLATE_SEND_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "touser": {"type": "string"},
+        "template_id": {"type": "string"},
+        "url": {"type": "string"},
+        "data": {"type": "object"},
+    },
+}
+
+
+async def _template_send(request: Request, access_token: str) -> Response:
+    async def work() -> Response:
+        account_id = await _caller(request, access_token)
+        data = await _json(request)
+        fields = data.get("data") or {}
+        if not isinstance(fields, dict):
+            raise WeChatError(47001, "data format error")
+        program = data.get("miniprogram")
+        url = str(data.get("url") or data.get("page") or "")
+        if isinstance(program, dict) and program.get("appid"):
+            url = (
+                "/mp/"
+                + quote(str(program["appid"]), safe="")
+                + "/"
+                + str(program.get("pagepath", "")).lstrip("/")
+            )
+        item = await _service(request).send_template(
+            account_id,
+            str(data["touser"]),
+            str(data["template_id"]),
+            fields,
+            url=url,
+            title=str(data.get("title") or ""),
+        )
+        return _ok(msgid=item.id.int % 2**53)
+
+    return await _answer(work)
+
+
+@router.post(
+    "/message/template/send", responses=RESPONSES, openapi_extra=_body_doc(TEMPLATE_SEND_SCHEMA)
+)
+async def template_send(request: Request, access_token: Token = "") -> Response:
+    """A template message to a follower who accepted it (outside the 48-hour window too)."""
+    return await _template_send(request, access_token)
+
+
+@router.post(
+    "/message/template/subscribe",
+    responses=RESPONSES,
+    openapi_extra=_body_doc(TEMPLATE_SEND_SCHEMA),
+)
+async def template_subscribe_send(request: Request, access_token: Token = "") -> Response:
+    """The one-time subscription message: same rule, one message per acceptance."""
+    return await _template_send(request, access_token)
+
+
+@router.post(
+    "/message/subscribe/bizsend", responses=RESPONSES, openapi_extra=_body_doc(TEMPLATE_SEND_SCHEMA)
+)
+async def subscribe_bizsend(request: Request, access_token: Token = "") -> Response:
+    """Service accounts' subscription notification: same rule, one message per acceptance."""
+    return await _template_send(request, access_token)
+
+
+@router.get("/template/get_all_private_template", responses=RESPONSES, openapi_extra=OPEN)
+async def templates_get(request: Request, access_token: Token = "") -> Response:
+    async def work() -> Response:
+        account_id = await _caller(request, access_token)
+        rows = await _service(request).templates(account_id)
+        return JSONResponse(
+            {
+                "template_list": [
+                    {
+                        "template_id": r.id,
+                        "title": r.title,
+                        "primary_industry": "",
+                        "deputy_industry": "",
+                        "content": r.content,
+                        "example": "",
+                    }
+                    for r in rows
+                ]
+            }
+        )
+
+    return await _answer(work)
+
+
+TEMPLATE_ID_SCHEMA = {"type": "object", "properties": {"template_id": {"type": "string"}}}
+
+
+@router.post(
+    "/template/del_private_template",
+    responses=RESPONSES,
+    openapi_extra=_body_doc(TEMPLATE_ID_SCHEMA),
+)
+async def template_delete(request: Request, access_token: Token = "") -> Response:
+    async def work() -> Response:
+        account_id = await _caller(request, access_token)
+        template_id = str((await _json(request))["template_id"])[:64]
+        await _service(request).delete_template(account_id, template_id)
+        return _ok()
+
+    return await _answer(work)
+
+
+UPLOAD_DOC = {
+    **OPEN,
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"media": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    },
+}
+
+
+@router.post("/media/upload", responses=RESPONSES, openapi_extra=UPLOAD_DOC)
+async def media_upload(
+    request: Request,
+    access_token: Token = "",
+    type: Annotated[str, Query(max_length=10)] = "",
+) -> Response:
+    """Temporary media (3 days): image, voice, video or thumb, checked by content and size."""
+
+    async def work() -> Response:
+        account_id = await _caller(request, access_token)
+        if type not in MEDIA_LIMITS:
+            raise WeChatError(40004, "invalid media type")
+        try:
+            form = await request.form(max_files=1, max_fields=4)
+        except Exception:
+            raise WeChatError(41005, "media data missing") from None
+        media = form.get("media")
+        if not isinstance(media, UploadFile):
+            raise WeChatError(41005, "media data missing")
+        data = await media.read(MEDIA_LIMITS[type] + 1)
+        row = await _service(request).upload_media(account_id, type, data)
+        return JSONResponse(
+            {
+                "type": row.kind,
+                "media_id": str(row.id),
+                "created_at": int(row.created_at.timestamp()),
+            }
+        )
+
+    return await _answer(work)
+
+
+MEDIA_RESULT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file, or WeChat-shaped JSON {errcode, errmsg}",
+        "content": {
+            "application/json": WECHAT_JSON,
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.get("/media/get", responses=MEDIA_RESULT, openapi_extra=OPEN)
+async def media_get(
+    request: Request,
+    access_token: Token = "",
+    media_id: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    async def work() -> Response:
+        account_id = await _caller(request, access_token)
+        try:
+            wanted = uuid.UUID(media_id)
+        except ValueError:
+            raise WeChatError(40007, "invalid media_id") from None
+        try:
+            row = await _service(request).media(account_id, wanted)
+        except ProblemError:
+            raise WeChatError(40007, "invalid media_id") from None
+        return Response(
+            row.data,
+            media_type=row.content_type,
+            headers={"Content-Disposition": f'attachment; filename="{row.id}"'},
+        )
 
     return await _answer(work)

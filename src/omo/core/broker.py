@@ -169,6 +169,11 @@ class Subscription:
 class Broker(Protocol):
     async def publish(self, channel: str, message: Message) -> None: ...
 
+    async def publish_many(self, channels: Iterable[str], message: Message) -> None:
+        """The same message to many channels (a broadcast's fan-out): encoded once, sent in
+        one go — not one publish per channel."""
+        ...
+
     def subscribe(self, *channels: str) -> Subscription: ...
 
     async def close(self) -> None: ...
@@ -202,6 +207,14 @@ class _Fanout:
         for subscription in tuple(self._by_channel.get(channel, ())):
             subscription.deliver(channel, message)
 
+    def deliver_many(self, channels: Iterable[str], message: Message) -> None:
+        by_channel = self._by_channel
+        for channel in channels:
+            subscribers = by_channel.get(channel)
+            if subscribers:
+                for subscription in tuple(subscribers):
+                    subscription.deliver(channel, message)
+
     def subscriptions(self) -> set[Subscription]:
         return set().union(*self._by_channel.values())
 
@@ -221,6 +234,12 @@ class MemoryBroker:
         # publisher's later changes to its dict never reach subscribers.
         decoded: Message = json.loads(_encode(message))
         self._fanout.deliver(channel, decoded)
+
+    async def publish_many(self, channels: Iterable[str], message: Message) -> None:
+        if self._closed:
+            raise BrokerClosedError("broker is closed")
+        decoded: Message = json.loads(_encode(message))  # once, shared read-only
+        self._fanout.deliver_many(channels, decoded)
 
     def subscribe(self, *channels: str) -> Subscription:
         return Subscription(self, channels, self._queue_size)
@@ -278,6 +297,16 @@ class RedisBroker:
         if self._closed:
             raise BrokerClosedError("broker is closed")
         await self._redis.publish(self._key(channel), _encode(message))
+
+    async def publish_many(self, channels: Iterable[str], message: Message) -> None:
+        if self._closed:
+            raise BrokerClosedError("broker is closed")
+        data = _encode(message)
+        # One round trip per batch instead of one per channel (no MULTI: at most once anyway).
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel in channels:
+                pipe.publish(self._key(channel), data)
+            await pipe.execute()
 
     def subscribe(self, *channels: str) -> Subscription:
         return Subscription(self, channels, self._queue_size)

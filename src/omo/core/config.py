@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         default=False,
         description="Let webhooks reach loopback and private addresses (LAN or development)",
     )
+    operators: str = Field(
+        default="",
+        description="OMO IDs of the platform's operators, comma-separated (verify accounts, "
+        "set broadcast quotas)",
+    )
     payment_codes_per_minute: int = Field(
         default=30, ge=1, description="Payment codes one person may get per minute"
     )

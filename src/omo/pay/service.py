@@ -583,6 +583,12 @@ class PayService:
         assert merchant is not None
         return self._merchant_view(merchant, role)
 
+    async def merchant_brand(self, merchant_id: uuid.UUID) -> tuple[str, str]:
+        """(organisation id, name) of a merchant: what other contexts may know of it (the
+        official accounts context sends receipts from the organisation's account)."""
+        merchant = await self._merchant(merchant_id)
+        return merchant.organisation_id, merchant.name
+
     async def update_merchant(
         self, user_id: uuid.UUID, merchant_id: uuid.UUID, webhook_url: str | None
     ) -> MerchantView:
