@@ -41,11 +41,11 @@ class Desk:
 MakeDesk = Callable[..., Awaitable[Desk]]
 
 
-async def add_member(client: httpx.AsyncClient, brand: Brand, who: Person, role: str) -> None:
+async def add_member(client: httpx.AsyncClient, to: Brand, who: Person, role: str) -> None:
     added = await client.put(
-        f"/api/v1/accounts/organisations/{brand.organisation_id}/members",
+        f"/api/v1/accounts/organisations/{to.organisation_id}/members",
         json={"omo_id": who.omo_id, "role": role},
-        headers=brand.owner.headers,
+        headers=to.owner.headers,
     )
     assert added.status_code == 200, added.text
 
@@ -53,48 +53,48 @@ async def add_member(client: httpx.AsyncClient, brand: Brand, who: Person, role:
 @pytest.fixture
 def make_desk(client: httpx.AsyncClient) -> MakeDesk:
     async def make(
-        brand: Brand, agents: list[Person], capacity: int = 5, strategy: str = "least_loaded"
+        of: Brand, agents: list[Person], capacity: int = 5, strategy: str = "least_loaded"
     ) -> Desk:
+        shop = of
         team = await client.post(
-            f"{CARE}/organisations/{brand.organisation_id}/teams",
-            json={"name": "Front desk", "strategy": strategy, "account_ids": [brand.account_id]},
-            headers=brand.owner.headers,
+            f"{CARE}/organisations/{shop.organisation_id}/teams",
+            json={"name": "Front desk", "strategy": strategy, "account_ids": [shop.account_id]},
+            headers=shop.owner.headers,
         )
         assert team.status_code == 201, team.text
         team_id = team.json()["id"]
         for agent in agents:
-            await add_member(client, brand, agent, "agent")
+            await add_member(client, shop, agent, "agent")
             answer = await client.put(
                 f"{CARE}/teams/{team_id}/agents",
                 json={"omo_id": agent.omo_id, "capacity": capacity},
-                headers=brand.owner.headers,
+                headers=shop.owner.headers,
             )
             assert answer.status_code == 200, answer.text
-        return Desk(brand, team_id, agents)
+        return Desk(shop, team_id, agents)
 
     return make
 
 
 @pytest.fixture
-async def agent(person: MakePerson) -> Person:
+async def agent(person: MakePerson) -> Person:  # noqa: F811
     return await person("+393409999999", "Marco")
 
 
 @pytest.fixture
-async def desk(make_desk: MakeDesk, brand: Brand, agent: Person) -> Desk:
+async def desk(make_desk: MakeDesk, brand: Brand, agent: Person) -> Desk:  # noqa: F811
     return await make_desk(brand, [agent])
 
 
-async def write(
-    client: httpx.AsyncClient, app: FastAPI, brand: Brand, who: Person, text: str
-) -> None:
+async def write(client: httpx.AsyncClient, app: FastAPI, to: Brand, who: Person, text: str) -> None:
     """The customer follows (if needed) and writes; care reads it from the outbox."""
+    shop = to
     followed = await client.put(
-        f"/api/v1/accounts/{brand.account_id}/follow", json={}, headers=who.headers
+        f"/api/v1/accounts/{shop.account_id}/follow", json={}, headers=who.headers
     )
     assert followed.status_code == 204, followed.text
     sent = await client.post(
-        f"/api/v1/accounts/{brand.account_id}/messages", json={"text": text}, headers=who.headers
+        f"/api/v1/accounts/{shop.account_id}/messages", json={"text": text}, headers=who.headers
     )
     assert sent.status_code in (200, 201), sent.text
     await app.state.care.run_once()

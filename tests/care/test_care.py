@@ -36,7 +36,8 @@ async def test_a_followers_message_opens_a_conversation_assigned_to_an_agent(
     assert body["customer"]["openid"] == row["openid"]
     assert [t["text"] for t in body["thread"]] == ["My order has not arrived"]
     # the team never sees who the person is: no phone number, anywhere
-    assert fan.phone not in detail.text and fan.phone.lstrip("+") not in detail.text
+    assert fan.phone not in detail.text
+    assert fan.phone.lstrip("+") not in detail.text
 
 
 async def test_a_second_message_joins_the_open_conversation(
@@ -66,7 +67,8 @@ async def test_full_agents_leave_conversations_queued_then_served_oldest_first(
     by_preview = {r["preview"]: r for r in rows}
     assigned = {by_preview["help 0"]["assignee"], by_preview["help 1"]["assignee"]}
     assert assigned == {marco.omo_id, anna.omo_id}  # one each: capacity 1
-    assert by_preview["help 2"]["assignee"] is None and by_preview["help 3"]["assignee"] is None
+    assert by_preview["help 2"]["assignee"] is None
+    assert by_preview["help 3"]["assignee"] is None
     # Marco resolves his: the oldest waiting conversation (help 2) is his at once
     mine = next(r for r in rows if r["assignee"] == marco.omo_id)
     done = await client.post(desk.conversation(mine["id"], "/resolve"), headers=marco.headers)
@@ -92,7 +94,9 @@ async def test_round_robin_takes_turns(
         clock.advance(seconds=10)
     rows = (await client.get(desk.inbox, headers=brand.owner.headers)).json()
     order = [r["assignee"] for r in sorted(rows, key=lambda r: r["preview"])]
-    assert order[0] != order[1] and order[0] == order[2] and order[1] == order[3]
+    assert order[0] != order[1]
+    assert order[0] == order[2]
+    assert order[1] == order[3]
 
 
 async def test_agents_of_another_team_or_brand_are_refused(
@@ -159,7 +163,8 @@ async def test_an_agents_reply_reaches_the_customer_through_the_account(
         )
         assert sent.status_code == 201, sent.text
         frame = await live.get(timeout=2)
-    assert frame is not None and frame[1]["body"] == {"text": "Yes, from 10 to 18."}
+    assert frame is not None
+    assert frame[1]["body"] == {"text": "Yes, from 10 to 18."}
     assert await thread_texts(client, desk.brand, fan) == [
         "Is the shop open on Sunday?",
         "Yes, from 10 to 18.",
@@ -221,7 +226,8 @@ async def test_notes_with_mentions_stay_private_and_notify_the_mentioned(
         assert note.status_code == 201, note.text
         frame = await live.get(timeout=2)
     assert note.json()["mentions"] == [desk.brand.owner.omo_id]
-    assert frame is not None and frame[1]["event"] == "mention"
+    assert frame is not None
+    assert frame[1]["event"] == "mention"
     assert frame[1]["by"] == agent.omo_id
     assert await thread_texts(client, desk.brand, fan) == ["Refund please"]
 
@@ -451,7 +457,8 @@ async def test_reports_count_volume_times_csat_and_sla(
     )
     assert report.status_code == 200, report.text
     total = report.json()["total"]
-    assert total["conversations"] == 1 and total["resolved"] == 1
+    assert total["conversations"] == 1
+    assert total["resolved"] == 1
     assert total["first_response_seconds"] == 600.0
     assert total["resolution_seconds"] == 1200.0
     assert (total["csat"], total["csat_count"], total["sla_hit_rate"]) == (5.0, 1, 1.0)
