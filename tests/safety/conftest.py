@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from tests.safety.factories_care import FACTORIES as CARE_FACTORIES
 from tests.safety.factories_messaging import FACTORIES as MESSAGING_FACTORIES
 from tests.safety.factories_pay import FACTORIES as PAY_FACTORIES
 from tests.safety.factories_pay import merchant_of
@@ -64,6 +65,7 @@ def resources() -> dict[str, ResourceFactory]:
         "accounts.account": _official_account,
         **MESSAGING_FACTORIES,
         **PAY_FACTORIES,
+        **CARE_FACTORIES,
     }
 
 
@@ -76,4 +78,9 @@ async def tenancies(
     outsider = await person(client, app, "+447911123456", "Olivia")
     await _official_account(client, outsider)
     await merchant_of(client, outsider)  # and a member of its own merchant
-    return {"brand-member": Tenancy(insider=callers["owner"], outsider=outsider)}
+    return {
+        "brand-member": Tenancy(insider=callers["owner"], outsider=outsider),
+        # care: the owner is an agent of the team serving brand A's account; the outsider
+        # owns (and serves) another brand
+        "care-agent": Tenancy(insider=callers["owner"], outsider=outsider),
+    }
