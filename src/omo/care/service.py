@@ -243,6 +243,7 @@ class CareService:
         self.accounts = accounts
         self.broker = broker
         self._consume_lock = asyncio.Lock()
+        self._organisation_of: dict[uuid.UUID, uuid.UUID] = {}  # an account never moves
         self._task: asyncio.Task[None] | None = None
 
     def start(self, interval: float = 0.2) -> None:
@@ -468,23 +469,31 @@ class CareService:
         )
 
     async def _pick_and_take(self, session: AsyncSession, team: Team) -> uuid.UUID | None:
-        """An agent of the team with room, their load taken with a conditional UPDATE (racing
-        nodes never push an agent over capacity)."""
-        query = select(Agent.user_id).where(Agent.team_id == team.id, Agent.load < Agent.capacity)
+        """An agent of the team with room, their load taken in one conditional UPDATE (the
+        pick is its subquery; racing nodes never push an agent over capacity: a lost race
+        updates no row, and the next pick is tried)."""
+        pick = select(Agent.user_id).where(Agent.team_id == team.id, Agent.load < Agent.capacity)
         if team.strategy == "least_loaded":
-            query = query.order_by(Agent.load, Agent.last_assigned_at, Agent.user_id)
+            pick = pick.order_by(Agent.load, Agent.last_assigned_at, Agent.user_id)
         else:
-            query = query.order_by(Agent.last_assigned_at, Agent.user_id)
-        for user_id in (await session.scalars(query.limit(4))).all():
+            pick = pick.order_by(Agent.last_assigned_at, Agent.user_id)
+        for _ in range(4):
             taken = await session.execute(
                 update(Agent)
                 .where(
-                    Agent.team_id == team.id, Agent.user_id == user_id, Agent.load < Agent.capacity
+                    Agent.team_id == team.id,
+                    Agent.user_id == pick.limit(1).scalar_subquery(),
+                    Agent.load < Agent.capacity,
                 )
                 .values(load=Agent.load + 1, last_assigned_at=self.clock.now())
+                .returning(Agent.user_id)
+                .execution_options(synchronize_session=False)
             )
-            if taken.rowcount == 1:  # type: ignore[attr-defined]
+            user_id = taken.scalar()
+            if user_id is not None:
                 return user_id
+            if not await session.scalar(pick.limit(1)):
+                return None  # everyone is full
         return None
 
     async def _release(self, session: AsyncSession, conversation: Conversation) -> None:
@@ -514,14 +523,14 @@ class CareService:
             return
         conversation.team_id = team.id
         conversation.assignee_id = await self._pick_and_take(session, team)
-        self._assigned(session, conversation, notices, await self._team_agents(session, team.id))
+        await self._assigned(session, conversation, notices)
 
-    def _assigned(
+    async def _assigned(
         self,
         session: AsyncSession,
         conversation: Conversation,
         notices: _Notices,
-        audience: Iterable[uuid.UUID],
+        also: Iterable[uuid.UUID] = (),
     ) -> None:
         self._record(
             session,
@@ -532,15 +541,20 @@ class CareService:
                 assignee_id=conversation.assignee_id,
             ),
         )
-        assignee = [conversation.assignee_id] if conversation.assignee_id else []
         notices.add(
-            [*assignee, *audience],
+            [*await self._audience(session, conversation), *also],
             _frame(
                 "assigned",
                 conversation,
                 assignee_id=str(conversation.assignee_id) if conversation.assignee_id else None,
             ),
         )
+
+    async def _audience(self, session: AsyncSession, conversation: Conversation) -> list[uuid.UUID]:
+        """Who hears of a change live: its agent, or the whole team while no one has it."""
+        if conversation.assignee_id is not None:
+            return [conversation.assignee_id]
+        return await self._team_agents(session, conversation.team_id)
 
     async def _serve_queue(
         self, session: AsyncSession, team_id: uuid.UUID, notices: _Notices
@@ -568,7 +582,7 @@ class CareService:
                 return
             waiting.assignee_id = agent
             await session.flush()
-            self._assigned(session, waiting, notices, audience)
+            await self._assigned(session, waiting, notices, audience)
 
     # -- what comes in from accounts ----------------------------------------------------------
 
@@ -593,9 +607,9 @@ class CareService:
         self, session: AsyncSession, event: StoredEvent, notices: _Notices
     ) -> None:
         payload = event.payload
+        # Exactly once: `consume` moves the cursor in this same transaction (the cursor row is
+        # locked on PostgreSQL; SQLite has one writer), so an event is never handled twice.
         message_id = uuid.UUID(payload["message_id"])
-        if await session.get(CareSearch, message_id) is not None:
-            return  # seen already (handlers are idempotent)
         account_id, openid, text = (
             uuid.UUID(payload["account_id"]),
             payload["openid"],
@@ -627,8 +641,9 @@ class CareService:
                         score=conversation.csat_score,
                     ),
                 )
-                audience = await self._team_agents(session, conversation.team_id)
-                notices.add(audience, _frame("rated", conversation))
+                notices.add(
+                    await self._audience(session, conversation), _frame("rated", conversation)
+                )
                 return
             conversation = None
         if conversation is None:
@@ -649,9 +664,7 @@ class CareService:
         conversation.last_message_at = now
         conversation.preview = text[:200]
         self._index(session, message_id, conversation.id, text)
-        audience = await self._team_agents(session, conversation.team_id)
-        extra = [conversation.assignee_id] if conversation.assignee_id else []
-        notices.add([*extra, *audience], _frame("message", conversation))
+        notices.add(await self._audience(session, conversation), _frame("message", conversation))
 
     async def _auto_team(self, session: AsyncSession, conversation: Conversation) -> None:
         conversation.team_id = await session.scalar(
@@ -665,7 +678,10 @@ class CareService:
     async def _open(
         self, session: AsyncSession, account_id: uuid.UUID, openid: str, now: datetime
     ) -> Conversation:
-        account = await self.accounts.account(account_id)
+        organisation_id = self._organisation_of.get(account_id)
+        if organisation_id is None:
+            organisation_id = (await self.accounts.account(account_id)).organisation_id
+            self._organisation_of[account_id] = organisation_id
         settings = await self._settings(session, account_id)
         first_due = resolution_due = None
         if settings is not None:
@@ -676,7 +692,7 @@ class CareService:
                 resolution_due = add_business_minutes(now, settings.resolution_minutes, calendar)
         conversation = Conversation(
             id=new_id(),
-            organisation_id=account.organisation_id,
+            organisation_id=organisation_id,
             account_id=account_id,
             openid=openid,
             status="open",
@@ -694,7 +710,6 @@ class CareService:
             csat_comment="",
         )
         session.add(conversation)
-        await session.flush()
         self._record(
             session,
             ConversationOpened(
@@ -752,8 +767,9 @@ class CareService:
                             target=target,
                         ),
                     )
-                audience = await self._team_agents(session, conversation.team_id)
-                notices.add(audience, _frame("breached", conversation))
+                notices.add(
+                    await self._audience(session, conversation), _frame("breached", conversation)
+                )
         await self._publish(notices)
         return count
 
@@ -988,8 +1004,7 @@ class CareService:
                 await self._set_assignee(session, row, actor, notices)
             row.last_message_at = now
             self._index(session, item.id, cid, text)
-            audience = await self._team_agents(session, row.team_id)
-            notices.add(audience, _frame("message", row))
+            notices.add(await self._audience(session, row), _frame("message", row))
         await self._publish(notices)
         return item
 
@@ -1000,7 +1015,7 @@ class CareService:
         user_id: uuid.UUID | None,
         notices: _Notices,
     ) -> None:
-        old_team = conversation.team_id
+        old_team, old_assignee = conversation.team_id, conversation.assignee_id
         await self._release(session, conversation)
         conversation.assignee_id = user_id
         if user_id is not None:
@@ -1020,8 +1035,7 @@ class CareService:
                     .values(load=Agent.load + 1, last_assigned_at=self.clock.now())
                 )
         await session.flush()
-        audience = await self._team_agents(session, conversation.team_id)
-        self._assigned(session, conversation, notices, audience)
+        await self._assigned(session, conversation, notices, [old_assignee] if old_assignee else [])
         if old_team is not None:
             await self._serve_queue(session, old_team, notices)
 
@@ -1108,7 +1122,9 @@ class CareService:
             )
             if team is not None:
                 await self._serve_queue(session, team, notices)
-            notices.add(await self._team_agents(session, team), _frame("resolved", conversation))
+            notices.add(
+                await self._audience(session, conversation), _frame("resolved", conversation)
+            )
             settings = await self._settings(session, conversation.account_id)
             row = conversation
         language = settings.language if settings is not None else "en"
