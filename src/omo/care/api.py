@@ -420,15 +420,17 @@ async def set_canned(
 @native.get(
     "/accounts/{account_id}/settings", response_model=SettingsOut, openapi_extra=ACCOUNT_MANAGER
 )
-async def settings(account_id: AccountManager, care: Care) -> SettingsOut:
-    return _settings(await care.settings(account_id))
+async def settings(
+    account_id: AccountManager, principal: CurrentPrincipal, care: Care
+) -> SettingsOut:
+    return _settings(await care.settings(principal.user_id, account_id))
 
 
 @native.put(
     "/accounts/{account_id}/settings", response_model=SettingsOut, openapi_extra=ACCOUNT_MANAGER
 )
 async def set_settings(
-    account_id: AccountManager, body: SettingsRequest, care: Care
+    account_id: AccountManager, body: SettingsRequest, principal: CurrentPrincipal, care: Care
 ) -> SettingsOut:
     view = SettingsView(
         account_id=account_id,
@@ -440,7 +442,7 @@ async def set_settings(
         language=body.language,
         bot_first=body.bot_first,
     )
-    return _settings(await care.set_settings(account_id, view))
+    return _settings(await care.set_settings(principal.user_id, account_id, view))
 
 
 @native.get(

@@ -1232,7 +1232,11 @@ class CareService:
 
     # -- settings: SLA calendar, survey language, bot first ----------------------------------
 
-    async def set_settings(self, account_id: uuid.UUID, view: SettingsView) -> SettingsView:
+    async def set_settings(
+        self, actor: uuid.UUID, account_id: uuid.UUID, view: SettingsView
+    ) -> SettingsView:
+        """An owner's or admin's choice for one of the brand's accounts."""
+        await self.accounts.managed(actor, account_id, MANAGERS)
         if view.language not in SUPPORTED:
             raise ProblemError("care-invalid", "Choose a supported language.")
         calendar = Calendar(view.time_zone)
@@ -1255,9 +1259,10 @@ class CareService:
             row.holidays = sorted({d.isoformat() for d in view.holidays})
             row.language = view.language
             row.bot_first = view.bot_first
-        return await self.settings(account_id)
+        return await self.settings(actor, account_id)
 
-    async def settings(self, account_id: uuid.UUID) -> SettingsView:
+    async def settings(self, actor: uuid.UUID, account_id: uuid.UUID) -> SettingsView:
+        await self.accounts.managed(actor, account_id, MANAGERS)
         async with self.db.sessions() as session:
             row = await session.get(Settings, account_id)
         if row is None:
