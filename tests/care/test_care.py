@@ -390,6 +390,10 @@ async def test_settings_are_for_the_brands_managers_only(
         path, json={"time_zone": "Mars/Olympus"}, headers=desk.brand.owner.headers
     )
     assert bad_zone.status_code == 400
+    a_folder = await client.put(
+        path, json={"time_zone": "Europe"}, headers=desk.brand.owner.headers
+    )
+    assert a_folder.status_code == 400
 
 
 def test_business_minutes_skip_nights_weekends_and_holidays() -> None:
@@ -467,3 +471,45 @@ async def test_reports_count_volume_times_csat_and_sla(
         f"{CARE}/organisations/{desk.brand.organisation_id}/report", headers=agent.headers
     )
     assert refused.status_code == 403
+
+
+async def test_the_queue_serves_the_soonest_due_before_the_oldest(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    brand: Brand,
+    make_desk: MakeDesk,
+    agent: Person,
+    person: MakePerson,
+    clock: ManualClock,
+) -> None:
+    desk = await make_desk(brand, [agent], capacity=1)
+    shop = await client.post(
+        f"/api/v1/accounts/organisations/{brand.organisation_id}/accounts",
+        json={"kind": "service", "name": "Roma Shop"},
+        headers=brand.owner.headers,
+    )
+    shop_brand = Brand(brand.owner, brand.organisation_id, shop.json()["id"], "", "")
+    await client.put(
+        f"{CARE}/teams/{desk.team_id}/accounts",
+        json={"account_ids": [brand.account_id, shop_brand.account_id]},
+        headers=brand.owner.headers,
+    )
+    await client.put(
+        f"{CARE}/accounts/{shop_brand.account_id}/settings",
+        json={"first_response_minutes": 30, "time_zone": "UTC"},
+        headers=brand.owner.headers,
+    )
+    await write(client, app, brand, await person("+33612345601", "A"), "first, assigned")
+    clock.advance(minutes=1)
+    await write(client, app, brand, await person("+33612345602", "B"), "older, no target")
+    clock.advance(minutes=1)
+    await write(client, app, shop_brand, await person("+33612345603", "C"), "newer, due soon")
+    rows = {r["preview"]: r for r in (await client.get(desk.inbox, headers=agent.headers)).json()}
+    assert rows["older, no target"]["assignee"] is None
+    assert rows["newer, due soon"]["assignee"] is None
+    await client.post(
+        desk.conversation(rows["first, assigned"]["id"], "/resolve"), headers=agent.headers
+    )
+    rows = {r["preview"]: r for r in (await client.get(desk.inbox, headers=agent.headers)).json()}
+    assert rows["newer, due soon"]["assignee"] == agent.omo_id
+    assert rows["older, no target"]["assignee"] is None

@@ -559,7 +559,8 @@ class CareService:
     async def _serve_queue(
         self, session: AsyncSession, team_id: uuid.UUID, notices: _Notices
     ) -> None:
-        """Give waiting conversations, oldest first, to agents who have room."""
+        """Give waiting conversations to agents who have room: the soonest first-response
+        due first, then the oldest."""
         team = await session.get(Team, team_id)
         if team is None:
             return
@@ -572,7 +573,13 @@ class CareService:
                     Conversation.assignee_id.is_(None),
                     Conversation.status == "open",
                 )
-                .order_by(Conversation.opened_at, Conversation.id)
+                # due first (accounts' SLAs differ), else oldest first
+                .order_by(
+                    Conversation.first_response_due.is_(None),
+                    Conversation.first_response_due,
+                    Conversation.opened_at,
+                    Conversation.id,
+                )
                 .limit(1)
             )
             if waiting is None:

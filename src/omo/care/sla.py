@@ -25,7 +25,7 @@ class Calendar:
     def zone(self) -> ZoneInfo:
         try:
             return ZoneInfo(self.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             return ZoneInfo("UTC")
 
     def opening(self, day: date) -> tuple[int, int] | None:
