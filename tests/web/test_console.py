@@ -1,6 +1,7 @@
 """The brand console in a real browser: axe-core on every console page in every language, and
 the whole care journey — a customer writes to a brand, the agent sees it arrive (no reload),
-replies, the customer reads the reply, the agent resolves and the customer rates it."""
+replies (by keyboard), the customer reads the reply, the agent resolves and the customer
+rates it."""
 
 from __future__ import annotations
 
@@ -190,9 +191,13 @@ def test_a_customer_is_answered_from_the_console_and_rates_the_care(
     row = agent.get_by_role("link", name="My cappuccino was cold")
     expect(row).to_be_visible(timeout=10_000)
     expect(agent.locator("[data-live=inbox]")).to_contain_text(f"Assigned to {agent_omo}")
-    row.click()
-    agent.get_by_role("textbox", name="Reply to the customer").fill("Sorry! A new one is on us.")
-    agent.get_by_role("button", name="Send reply").click()
+    # by keyboard: open it with Enter, write, send with Ctrl+Enter
+    row.focus()
+    agent.keyboard.press("Enter")
+    reply = agent.get_by_role("textbox", name="Reply to the customer")
+    reply.focus()
+    agent.keyboard.type("Sorry! A new one is on us.")
+    agent.keyboard.press("Control+Enter")
     expect(agent.locator("[data-live=thread]")).to_contain_text("Sorry! A new one is on us.")
 
     # the customer sees the reply
@@ -200,7 +205,8 @@ def test_a_customer_is_answered_from_the_console_and_rates_the_care(
     expect(_thread(customer).last).to_contain_text("Sorry! A new one is on us.")
 
     # the agent resolves; the customer is asked for a rating and gives one
-    agent.get_by_role("button", name="Resolve").click()
+    agent.get_by_role("button", name="Resolve").focus()
+    agent.keyboard.press("Enter")
     expect(agent.locator("[data-live=summary]")).to_have_attribute(
         "data-conversation-status", "resolved"
     )
