@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from tests.safety.factories_care import FACTORIES as CARE_FACTORIES
 from tests.safety.factories_messaging import FACTORIES as MESSAGING_FACTORIES
 from tests.safety.factories_pay import FACTORIES as PAY_FACTORIES
 from tests.safety.factories_pay import merchant_of
@@ -73,6 +74,7 @@ def resources() -> dict[str, ResourceFactory]:
         "accounts.account": _official_account,
         **MESSAGING_FACTORIES,
         **PAY_FACTORIES,
+        **CARE_FACTORIES,
     }
 
 
@@ -94,4 +96,7 @@ async def tenancies(
         "brand-member": Tenancy(insider=callers["owner"], outsider=outsider),
         # anyone who is not an operator, a brand's owner included, is refused
         "operator": Tenancy(insider=operator, outsider=callers["owner"]),
+        # care: the owner is an agent of the team serving brand A's account; the outsider
+        # owns (and serves) another brand
+        "care-agent": Tenancy(insider=callers["owner"], outsider=outsider),
     }

@@ -1579,6 +1579,23 @@ class AccountService:
             user_id = follow.user_id
         await self._push(user_id, account_id, [item])
 
+    # -- for customer care (omo.care): the thread by openid ---------------------------------
+
+    async def thread_of(
+        self, account_id: uuid.UUID, openid: str, limit: int = 50
+    ) -> list[ThreadItem]:
+        """The follower's thread with the account, found by openid (as the brand knows them);
+        empty when no one has that openid here."""
+        async with self.db.sessions() as session:
+            user_id = await session.scalar(
+                select(Follow.user_id).where(
+                    Follow.account_id == account_id, Follow.openid == openid
+                )
+            )
+        if user_id is None:
+            return []
+        return await self.conversation(user_id, account_id, limit)
+
 
 def _find_button(menu: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
     for button in menu:

@@ -1,0 +1,1 @@
+"""Customer care: the brand's team inbox, assignment, notes, search, SLA and CSAT."""
