@@ -1,0 +1,103 @@
+"""People Nearby, Places nearby and Shake routes under /api/v1/nearby. Thin: parse, call the
+service, serialise."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+
+from omo.core.access import Access, access
+from omo.core.auth import CurrentPrincipal
+from omo.identity.service import PublicProfile
+from omo.social.nearby.schemas import (
+    GreetOut,
+    GreetRequest,
+    NearbyCardOut,
+    NearbyPeopleOut,
+    Position,
+    TurnOnRequest,
+    VisibilityOut,
+)
+from omo.social.nearby.service import NearbyService
+
+router = APIRouter(prefix="/api/v1/nearby", tags=["nearby"])
+
+PERSON = access(Access.PERSON)
+
+
+def nearby_service(request: Request) -> NearbyService:
+    service: NearbyService = request.app.state.nearby
+    return service
+
+
+Nearby = Annotated[NearbyService, Depends(nearby_service)]
+
+
+async def start(app: FastAPI) -> None:
+    settings = app.state.settings
+    service = NearbyService(
+        db=app.state.db,
+        clock=app.state.clock,
+        broker=app.state.broker,
+        identity=app.state.identity,
+        messaging=app.state.messaging,
+        secret=settings.resolved_secret_key().encode(),
+        limiter=app.state.limiter,
+    )
+    app.state.nearby = service
+    await service.start()
+
+
+async def stop(app: FastAPI) -> None:
+    await app.state.nearby.stop()
+
+
+def _avatar(profile: PublicProfile) -> str | None:
+    return f"/api/v1/identity/avatars/{profile.avatar_id}" if profile.avatar_id else None
+
+
+@router.get("/people/visibility", response_model=VisibilityOut, openapi_extra=PERSON)
+async def visibility(principal: CurrentPrincipal, service: Nearby) -> VisibilityOut:
+    seen = await service.visibility(principal.user_id)
+    return VisibilityOut(visible=seen.visible, visible_until=seen.visible_until)
+
+
+@router.put("/people/visibility", response_model=VisibilityOut, openapi_extra=PERSON)
+async def turn_on(
+    body: TurnOnRequest, principal: CurrentPrincipal, service: Nearby
+) -> VisibilityOut:
+    duration = timedelta(minutes=body.minutes) if body.minutes else None
+    seen = await service.turn_on(principal.user_id, body.latitude, body.longitude, duration)
+    return VisibilityOut(visible=seen.visible, visible_until=seen.visible_until)
+
+
+@router.delete("/people/visibility", status_code=204, openapi_extra=PERSON)
+async def clear(principal: CurrentPrincipal, service: Nearby) -> Response:
+    await service.clear(principal.user_id)
+    return Response(status_code=204)
+
+
+@router.post("/people/search", response_model=NearbyPeopleOut, openapi_extra=PERSON)
+async def people(body: Position, principal: CurrentPrincipal, service: Nearby) -> NearbyPeopleOut:
+    until, found = await service.people(principal.user_id, body.latitude, body.longitude)
+    return NearbyPeopleOut(
+        visible_until=until,
+        people=[
+            NearbyCardOut(
+                handle=person.handle,
+                display_name=person.profile.display_name,
+                avatar_url=_avatar(person.profile),
+                region=person.profile.region,
+                band=person.band,  # type: ignore[arg-type]
+            )
+            for person in found
+        ],
+    )
+
+
+@router.post("/people/greetings", response_model=GreetOut, openapi_extra=PERSON)
+async def greet(body: GreetRequest, principal: CurrentPrincipal, service: Nearby) -> GreetOut:
+    status = await service.greet(principal.user_id, body.handle)
+    return GreetOut(status=status)  # type: ignore[arg-type]

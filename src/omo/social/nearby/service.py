@@ -1,0 +1,338 @@
+"""People Nearby, Places nearby and Shake: the rules (see docs/SOCIAL_NEARBY.md).
+
+- People Nearby is opt-in and time-limited: turning it on makes a person visible in their
+  H3 cell for a few hours; "clear my location" removes them at once. Only cells are stored.
+- A person's answer depends only on their cell and the others' cells (see `grid`).
+- A person cannot move faster than a train: a position too far from the previous one for the
+  time elapsed is refused, so one account cannot sample a victim from many places at once.
+- Nearby queries are rate-limited per person.
+- A greeting is a friend request through messaging: no phone number, no id is revealed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omo.core.broker import Broker
+from omo.core.clock import Clock
+from omo.core.db import Database
+from omo.core.errors import ProblemError, register
+from omo.core.events import DomainEvent, record_event
+from omo.core.ratelimit import Limit, RateLimiter
+from omo.identity.service import IdentityService, PublicProfile
+from omo.messaging.service import MessagingService
+from omo.social.nearby import events
+from omo.social.nearby.grid import CellIndex, Entry, Found, cell_distance, listing, snap
+from omo.social.nearby.models import Presence, Track
+
+logger = logging.getLogger("omo.social.nearby")
+
+INDEX_CHANNEL = "social.nearby.index"
+
+register("nearby-not-visible", 409, "People Nearby is off")
+register("nearby-impossible-jump", 409, "Position refused")
+register("nearby-person-gone", 404, "This person is no longer nearby")
+
+NEARBY_QUERIES_PER_PERSON = Limit("nearby-query-person", 30, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyConfig:
+    visible_for: timedelta = timedelta(hours=4)
+    longest_visible_for: timedelta = timedelta(hours=12)
+    max_speed_kmh: float = 300.0  # a fast train; an aeroplane lands and starts again
+    jump_slack_m: float = 2000.0  # GPS noise and the cells' own size
+    radius_m: float = 5000.0
+    limit: int = 20
+    queries: Limit = NEARBY_QUERIES_PER_PERSON
+    track_kept: timedelta = timedelta(hours=24)
+    sweep_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    visible: bool
+    visible_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyPerson:
+    handle: str
+    band: str
+    profile: PublicProfile
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+@dataclass
+class NearbyService:
+    db: Database
+    clock: Clock
+    broker: Broker
+    identity: IdentityService
+    messaging: MessagingService
+    secret: bytes
+    limiter: RateLimiter | None = None
+    config: NearbyConfig = field(default_factory=NearbyConfig)
+    index: CellIndex = field(default_factory=CellIndex)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _serial: asyncio.Lock | None = None
+
+    def __post_init__(self) -> None:
+        # SQLite has one writer: queue this context's writes here rather than in its lock.
+        self._serial = asyncio.Lock() if self.db.is_sqlite else None
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        subscription = await self.broker.subscribe(INDEX_CHANNEL).open()
+        await self.reload()
+        self._tasks.append(asyncio.create_task(self._listen(subscription), name="omo-nearby-index"))
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="omo-nearby-sweep"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def reload(self) -> None:
+        """Fill this node's index from the database (at start)."""
+        now = self.clock.now()
+        async with self.db.sessions() as session:
+            rows = (
+                await session.scalars(select(Presence).where(Presence.visible_until > now))
+            ).all()
+        self.index.load(Entry(r.handle, r.user_id, r.cell, _ts(r.visible_until)) for r in rows)
+
+    async def _listen(self, subscription: Any) -> None:
+        async with subscription:
+            async for _channel, message in subscription:
+                try:
+                    self._apply(message)
+                except (KeyError, ValueError):
+                    logger.warning("ignored a malformed nearby index message")
+
+    def _apply(self, message: dict[str, Any]) -> None:
+        user_id = uuid.UUID(message["user"])
+        if message["op"] == "del":
+            self.index.remove(user_id)
+        else:
+            self.index.put(Entry(message["handle"], user_id, message["cell"], message["until"]))
+
+    async def _publish(self, message: dict[str, Any]) -> None:
+        self._apply(message)  # this node at once; the others through the broker
+        await self.broker.publish(INDEX_CHANNEL, message)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_seconds)
+            try:
+                await self.sweep()
+            except Exception:  # a failed sweep is retried at the next tick
+                logger.exception("nearby sweep failed")
+
+    async def sweep(self) -> int:
+        """Clear everyone whose visibility ran out, and positions too old to matter."""
+        now = self.clock.now()
+        async with self._transaction() as session:
+            gone = (
+                await session.scalars(select(Presence.user_id).where(Presence.visible_until <= now))
+            ).all()
+            if gone:
+                await session.execute(delete(Presence).where(Presence.user_id.in_(gone)))
+            await session.execute(delete(Track).where(Track.at <= now - self.config.track_kept))
+        self.index.expire(_ts(now))
+        return len(gone)
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        if self._serial is None:
+            async with self.db.transaction() as session:
+                yield session
+            return
+        async with self._serial, self.db.transaction() as session:
+            yield session
+
+    def _record(self, session: AsyncSession, event: DomainEvent) -> None:
+        record_event(session, event, self.clock.now())
+
+    # -- position ----------------------------------------------------------------------------
+
+    async def _move(self, session: AsyncSession, user_id: uuid.UUID, cell: str) -> None:
+        """Keep the person's last cell for the speed limit; refuse an impossible jump."""
+        now = self.clock.now()
+        track = await session.get(Track, user_id, with_for_update=True)
+        if track is None:
+            session.add(Track(user_id=user_id, cell=cell, at=now))
+            return
+        elapsed = max(0.0, (now - track.at).total_seconds())
+        reachable = self.config.jump_slack_m + self.config.max_speed_kmh / 3.6 * elapsed
+        distance = cell_distance(track.cell, cell)
+        if distance > reachable:
+            speed = self.config.max_speed_kmh / 3.6
+            wait = max(1, math.ceil((distance - self.config.jump_slack_m) / speed - elapsed))
+            raise ProblemError(
+                "nearby-impossible-jump",
+                "That is too far from where you were %(minutes)d minutes ago.",
+                params={"minutes": max(1, round(elapsed / 60))},
+                headers={"Retry-After": str(wait)},
+                retry_after=wait,
+            )
+        track.cell, track.at = cell, now
+
+    # -- People Nearby ---------------------------------------------------------------------
+
+    async def visibility(self, user_id: uuid.UUID) -> Visibility:
+        now = self.clock.now()
+        async with self.db.sessions() as session:
+            presence = await session.get(Presence, user_id)
+        if presence is None or presence.visible_until <= now:
+            return Visibility(False, None)
+        return Visibility(True, presence.visible_until)
+
+    async def turn_on(
+        self,
+        user_id: uuid.UUID,
+        latitude: float,
+        longitude: float,
+        duration: timedelta | None = None,
+    ) -> Visibility:
+        """Become visible to people nearby (who did the same) for `duration`."""
+        duration = duration or self.config.visible_for
+        if not timedelta(minutes=1) <= duration <= self.config.longest_visible_for:
+            raise ProblemError(
+                "validation-error",
+                "Stay visible between 1 minute and %(hours)d hours.",
+                params={"hours": self.config.longest_visible_for // timedelta(hours=1)},
+            )
+        cell = snap(latitude, longitude)
+        now = self.clock.now()
+        async with self._transaction() as session:
+            await self._move(session, user_id, cell)
+            presence = await session.get(Presence, user_id, with_for_update=True)
+            if presence is None:
+                presence = Presence(
+                    user_id=user_id,
+                    cell=cell,
+                    handle=secrets.token_urlsafe(12),
+                    visible_until=now + duration,
+                    since=now,
+                )
+                session.add(presence)
+            else:
+                presence.cell, presence.visible_until = cell, now + duration
+            entry = self._message(presence)
+        await self._publish(entry)
+        return Visibility(True, now + duration)
+
+    @staticmethod
+    def _message(presence: Presence) -> dict[str, Any]:
+        return {
+            "op": "put",
+            "user": str(presence.user_id),
+            "handle": presence.handle,
+            "cell": presence.cell,
+            "until": _ts(presence.visible_until),
+        }
+
+    async def clear(self, user_id: uuid.UUID) -> None:
+        """Clear my location: nobody sees the person from now on."""
+        async with self._transaction() as session:
+            await session.execute(delete(Presence).where(Presence.user_id == user_id))
+            self._record(session, events.LocationCleared(user_id=user_id))
+        await self._publish({"op": "del", "user": str(user_id)})
+
+    async def people(
+        self, user_id: uuid.UUID, latitude: float, longitude: float
+    ) -> tuple[datetime, list[NearbyPerson]]:
+        """People nearby who are visible, for a person who is visible too (and until when
+        that person stays visible)."""
+        if self.limiter:
+            await self.limiter.hit(self.config.queries, str(user_id))
+        cell = snap(latitude, longitude)
+        now = self.clock.now()
+        async with self._transaction() as session:
+            presence = await session.get(Presence, user_id, with_for_update=True)
+            if presence is None or presence.visible_until <= now:
+                raise ProblemError("nearby-not-visible", "Turn on People Nearby to see others.")
+            await self._move(session, user_id, cell)
+            presence.cell = cell
+            until = presence.visible_until
+            entry = self._message(presence)
+            found = self.around(cell, exclude=user_id)
+            self._record(
+                session, events.PeopleNearbyVisited(user_id=user_id, cell=cell, shown=len(found))
+            )
+        await self._publish(entry)
+        found = await self._still_visible(found)
+        profiles = await self.identity.public_profiles([f.entry.user_id for f in found])
+        return until, [
+            NearbyPerson(f.entry.handle, f.band, profiles[f.entry.user_id])
+            for f in listing(self.secret, cell, found)
+            if f.entry.user_id in profiles
+        ]
+
+    def around(self, cell: str, exclude: uuid.UUID | None = None) -> list[Found]:
+        """The read path: this node's index, nothing else (what bench/nearby.py measures)."""
+        return self.index.nearest(
+            cell,
+            _ts(self.clock.now()),
+            limit=self.config.limit,
+            radius_m=self.config.radius_m,
+            exclude=exclude,
+        )
+
+    async def _still_visible(self, found: list[Found]) -> list[Found]:
+        """Drop anyone the database no longer shows (a clear another node's message missed)."""
+        if not found:
+            return found
+        now = self.clock.now()
+        async with self.db.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Presence.user_id, Presence.handle).where(
+                        Presence.user_id.in_([f.entry.user_id for f in found]),
+                        Presence.visible_until > now,
+                    )
+                )
+            ).all()
+        live = {(user_id, handle) for user_id, handle in rows}
+        return [f for f in found if (f.entry.user_id, f.entry.handle) in live]
+
+    async def greet(self, user_id: uuid.UUID, handle: str) -> str:
+        """Say hello to someone listed nearby: a friend request, nothing else is revealed."""
+        now = self.clock.now()
+        async with self.db.sessions() as session:
+            mine = await session.get(Presence, user_id)
+            theirs = await session.scalar(select(Presence).where(Presence.handle == handle))
+        if mine is None or mine.visible_until <= now:
+            raise ProblemError("nearby-not-visible", "Turn on People Nearby to see others.")
+        if (
+            theirs is None
+            or theirs.visible_until <= now
+            or theirs.user_id == user_id
+            or cell_distance(mine.cell, theirs.cell) >= self.config.radius_m
+        ):
+            raise ProblemError("nearby-person-gone", "This person is no longer nearby.")
+        peer = (await self.identity.public_profiles([theirs.user_id])).get(theirs.user_id)
+        if peer is None:
+            raise ProblemError("nearby-person-gone", "This person is no longer nearby.")
+        status = await self.messaging.request_friend(user_id, peer.omo_id)
+        async with self._transaction() as session:
+            self._record(session, events.Greeted(user_id=user_id, greeted_id=theirs.user_id))
+        return status
