@@ -16,6 +16,8 @@ from omo.social.nearby.schemas import (
     GreetRequest,
     NearbyCardOut,
     NearbyPeopleOut,
+    PlaceOfferOut,
+    PlaceOut,
     Position,
     TurnOnRequest,
     VisibilityOut,
@@ -45,6 +47,7 @@ async def start(app: FastAPI) -> None:
         messaging=app.state.messaging,
         secret=settings.resolved_secret_key().encode(),
         limiter=app.state.limiter,
+        coupons=app.state.coupons,
     )
     app.state.nearby = service
     await service.start()
@@ -101,3 +104,28 @@ async def people(body: Position, principal: CurrentPrincipal, service: Nearby) -
 async def greet(body: GreetRequest, principal: CurrentPrincipal, service: Nearby) -> GreetOut:
     status = await service.greet(principal.user_id, body.handle)
     return GreetOut(status=status)  # type: ignore[arg-type]
+
+
+@router.post("/places/search", response_model=list[PlaceOut], openapi_extra=PERSON)
+async def places(body: Position, principal: CurrentPrincipal, service: Nearby) -> list[PlaceOut]:
+    found = await service.places(principal.user_id, body.latitude, body.longitude)
+    return [
+        PlaceOut(
+            store_id=place.store_id,
+            merchant_id=place.merchant_id,
+            merchant_name=place.merchant_name,
+            name=place.name,
+            distance_m=place.distance_m,
+            offers=[
+                PlaceOfferOut(
+                    campaign_id=offer.campaign_id,
+                    title=offer.title,
+                    kind=offer.kind,
+                    ends_at=offer.ends_at,
+                    left=offer.left,
+                )
+                for offer in place.offers
+            ],
+        )
+        for place in found
+    ]

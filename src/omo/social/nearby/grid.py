@@ -82,6 +82,11 @@ def _ring(cell: str, k: int) -> list[str]:
         return [c for c in h3.grid_disk(cell, k) if c not in inner]
 
 
+def disk(cell: str, radius_m: float) -> list[str]:
+    """Every cell whose centre may lie within `radius_m` of `cell`'s centre."""
+    return list(h3.grid_disk(cell, math.ceil(radius_m / _step(cell))))
+
+
 def order_key(secret: bytes, query_cell: str, handle: str) -> bytes:
     """The listing order inside a band: keyed, so it says nothing about true distance."""
     return hmac.new(secret, f"{query_cell}/{handle}".encode(), hashlib.sha256).digest()[:8]

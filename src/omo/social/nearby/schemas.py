@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Literal
 
@@ -52,3 +53,20 @@ class GreetRequest(RequestModel):
 
 class GreetOut(BaseModel):
     status: Literal["outgoing", "friend"]
+
+
+class PlaceOfferOut(BaseModel):
+    campaign_id: uuid.UUID = Field(description="Claim it with POST /api/v1/coupons/claims")
+    title: str
+    kind: str
+    ends_at: datetime
+    left: int
+
+
+class PlaceOut(BaseModel):
+    store_id: uuid.UUID
+    merchant_id: uuid.UUID
+    merchant_name: str
+    name: str
+    distance_m: int = Field(description="Rounded to 50 m")
+    offers: list[PlaceOfferOut]

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import math
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -31,10 +32,21 @@ from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, record_event
 from omo.core.ratelimit import Limit, RateLimiter
+from omo.coupons.service import CouponService
 from omo.identity.service import IdentityService, PublicProfile
 from omo.messaging.service import MessagingService
+from omo.pay import service as pay
 from omo.social.nearby import events
-from omo.social.nearby.grid import CellIndex, Entry, Found, cell_distance, listing, snap
+from omo.social.nearby.grid import (
+    CellIndex,
+    Entry,
+    Found,
+    cell_distance,
+    disk,
+    listing,
+    metres,
+    snap,
+)
 from omo.social.nearby.models import Presence, Track
 
 logger = logging.getLogger("omo.social.nearby")
@@ -46,6 +58,7 @@ register("nearby-impossible-jump", 409, "Position refused")
 register("nearby-person-gone", 404, "This person is no longer nearby")
 
 NEARBY_QUERIES_PER_PERSON = Limit("nearby-query-person", 30, 60)
+PLACES_QUERIES_PER_PERSON = Limit("nearby-places-person", 60, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,10 @@ class NearbyConfig:
     queries: Limit = NEARBY_QUERIES_PER_PERSON
     track_kept: timedelta = timedelta(hours=24)
     sweep_seconds: float = 30.0
+    places_radius_m: float = 2000.0
+    places_limit: int = 20
+    places_queries: Limit = PLACES_QUERIES_PER_PERSON
+    places_refresh_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +91,25 @@ class NearbyPerson:
     profile: PublicProfile
 
 
+@dataclass(frozen=True, slots=True)
+class PlaceOffer:
+    campaign_id: uuid.UUID
+    title: str
+    kind: str
+    ends_at: datetime
+    left: int
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    store_id: uuid.UUID
+    merchant_id: uuid.UUID
+    merchant_name: str
+    name: str
+    distance_m: int  # rounded to 50 m: a shop's place is public, a person's is not
+    offers: list[PlaceOffer]
+
+
 def _ts(moment: datetime) -> float:
     return moment.timestamp()
 
@@ -87,8 +123,11 @@ class NearbyService:
     messaging: MessagingService
     secret: bytes
     limiter: RateLimiter | None = None
+    coupons: CouponService | None = None
     config: NearbyConfig = field(default_factory=NearbyConfig)
     index: CellIndex = field(default_factory=CellIndex)
+    _stores: dict[str, list[pay.LocatedStore]] = field(default_factory=dict)
+    _stores_loaded: float = -math.inf
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _serial: asyncio.Lock | None = None
 
@@ -336,3 +375,71 @@ class NearbyService:
         async with self._transaction() as session:
             self._record(session, events.Greeted(user_id=user_id, greeted_id=theirs.user_id))
         return status
+
+    # -- Places nearby ---------------------------------------------------------------------
+
+    async def _located_stores(self) -> dict[str, list[pay.LocatedStore]]:
+        if time.monotonic() - self._stores_loaded > self.config.places_refresh_seconds:
+            by_cell: dict[str, list[pay.LocatedStore]] = {}
+            for store in await pay.located_stores(self.db):
+                by_cell.setdefault(snap(store.latitude, store.longitude), []).append(store)
+            self._stores, self._stores_loaded = by_cell, time.monotonic()
+        return self._stores
+
+    def forget_places(self) -> None:
+        """Read the stores again at the next query (after a store was added)."""
+        self._stores_loaded = -math.inf
+
+    async def places(self, user_id: uuid.UUID, latitude: float, longitude: float) -> list[Place]:
+        """Shops near the person, nearest first, with the coupons they offer right now."""
+        if self.limiter:
+            await self.limiter.hit(self.config.places_queries, str(user_id))
+        here = (latitude, longitude)
+        cell = snap(latitude, longitude)
+        stores = await self._located_stores()
+        near: list[tuple[float, pay.LocatedStore]] = []
+        for around in disk(cell, self.config.places_radius_m + 1000):
+            for store in stores.get(around, ()):
+                distance = metres(here, (store.latitude, store.longitude))
+                if distance <= self.config.places_radius_m:
+                    near.append((distance, store))
+        near.sort(key=lambda found: (found[0], str(found[1].store_id)))
+        near = near[: self.config.places_limit]
+        offers = await self._offers({store.merchant_id for _, store in near})
+        places = [
+            Place(
+                store.store_id,
+                store.merchant_id,
+                store.merchant_name,
+                store.name,
+                int(round(distance / 50) * 50),
+                [
+                    offer
+                    for offer, stores_of in offers.get(store.merchant_id, [])
+                    if not stores_of or str(store.store_id) in stores_of
+                ],
+            )
+            for distance, store in near
+        ]
+        async with self._transaction() as session:
+            self._record(
+                session, events.PlacesNearbyVisited(user_id=user_id, cell=cell, shown=len(places))
+            )
+        return places
+
+    async def _offers(
+        self, merchants: set[uuid.UUID]
+    ) -> dict[uuid.UUID, list[tuple[PlaceOffer, list[str]]]]:
+        if self.coupons is None:
+            return {}
+        now = self.clock.now()
+        found: dict[uuid.UUID, list[tuple[PlaceOffer, list[str]]]] = {}
+        for merchant in merchants:
+            for campaign in await self.coupons.campaigns_of(str(merchant)):
+                left = campaign.total_stock - campaign.claimed
+                if campaign.starts_at <= now < campaign.ends_at and left > 0:
+                    offer = PlaceOffer(
+                        campaign.id, campaign.title, campaign.kind, campaign.ends_at, left
+                    )
+                    found.setdefault(merchant, []).append((offer, campaign.stores))
+        return found
