@@ -3,15 +3,18 @@ service, serialise."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal
 from omo.identity.service import PublicProfile
 from omo.social.nearby.schemas import (
+    BindingRequest,
+    CardOut,
     GreetOut,
     GreetRequest,
     NearbyCardOut,
@@ -19,14 +22,21 @@ from omo.social.nearby.schemas import (
     PlaceOfferOut,
     PlaceOut,
     Position,
+    ShakeOut,
+    ShakeRequest,
+    ShopPageOut,
     TurnOnRequest,
     VisibilityOut,
 )
-from omo.social.nearby.service import NearbyService
+from omo.social.nearby.service import NearbyConfig, NearbyService, ShopPage
+from omo.social.nearby.shake import RedisMatcher
 
 router = APIRouter(prefix="/api/v1/nearby", tags=["nearby"])
 
 PERSON = access(Access.PERSON)
+MERCHANT_OWNER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner",))
+MERCHANT_MEMBER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner", "cashier"))
+Beacon = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
 def nearby_service(request: Request) -> NearbyService:
@@ -39,6 +49,12 @@ Nearby = Annotated[NearbyService, Depends(nearby_service)]
 
 async def start(app: FastAPI) -> None:
     settings = app.state.settings
+    config = NearbyConfig()
+    matcher = (
+        RedisMatcher(settings.redis_url, settings.redis_prefix, config.shake_window)
+        if settings.redis_url
+        else None
+    )
     service = NearbyService(
         db=app.state.db,
         clock=app.state.clock,
@@ -48,6 +64,9 @@ async def start(app: FastAPI) -> None:
         secret=settings.resolved_secret_key().encode(),
         limiter=app.state.limiter,
         coupons=app.state.coupons,
+        pay=app.state.pay,
+        matcher=matcher,
+        config=config,
     )
     app.state.nearby = service
     await service.start()
@@ -129,3 +148,73 @@ async def places(body: Position, principal: CurrentPrincipal, service: Nearby) -
         )
         for place in found
     ]
+
+
+def _card(profile: PublicProfile) -> CardOut:
+    return CardOut(
+        display_name=profile.display_name, avatar_url=_avatar(profile), region=profile.region
+    )
+
+
+def _page(page: ShopPage) -> ShopPageOut:
+    return ShopPageOut(
+        beacon=page.beacon,
+        title=page.title,
+        kind=page.kind,  # type: ignore[arg-type]
+        target=page.target,
+    )
+
+
+@router.post("/shakes", response_model=ShakeOut, openapi_extra=PERSON)
+async def shake(body: ShakeRequest, principal: CurrentPrincipal, service: Nearby) -> ShakeOut:
+    """Waits (at most a couple of seconds) for the person who shook at the same time."""
+    result = await service.shake(principal.user_id, body.latitude, body.longitude, body.beacon)
+    return ShakeOut(
+        outcome=result.outcome,  # type: ignore[arg-type]
+        partner=_card(result.partner) if result.partner else None,
+        page=_page(result.page) if result.page else None,
+    )
+
+
+@router.get(
+    "/merchants/{merchant_id}/beacons",
+    response_model=list[ShopPageOut],
+    openapi_extra=MERCHANT_MEMBER,
+)
+async def bindings(
+    merchant_id: uuid.UUID, principal: CurrentPrincipal, service: Nearby
+) -> list[ShopPageOut]:
+    return [_page(page) for page in await service.bindings(principal.user_id, merchant_id)]
+
+
+@router.put(
+    "/merchants/{merchant_id}/beacons/{beacon}",
+    response_model=ShopPageOut,
+    openapi_extra=MERCHANT_OWNER,
+)
+async def bind(
+    merchant_id: uuid.UUID,
+    beacon: Beacon,
+    body: BindingRequest,
+    principal: CurrentPrincipal,
+    service: Nearby,
+) -> ShopPageOut:
+    page = await service.bind(
+        principal.user_id,
+        merchant_id,
+        beacon,
+        title=body.title,
+        kind=body.kind,
+        target=body.target,
+    )
+    return _page(page)
+
+
+@router.delete(
+    "/merchants/{merchant_id}/beacons/{beacon}", status_code=204, openapi_extra=MERCHANT_OWNER
+)
+async def unbind(
+    merchant_id: uuid.UUID, beacon: Beacon, principal: CurrentPrincipal, service: Nearby
+) -> Response:
+    await service.unbind(principal.user_id, merchant_id, beacon)
+    return Response(status_code=204)

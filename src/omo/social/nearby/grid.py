@@ -87,6 +87,11 @@ def disk(cell: str, radius_m: float) -> list[str]:
     return list(h3.grid_disk(cell, math.ceil(radius_m / _step(cell))))
 
 
+def neighbours(cell: str) -> list[str]:
+    """The cell and the six around it."""
+    return list(h3.grid_disk(cell, 1))
+
+
 def order_key(secret: bytes, query_cell: str, handle: str) -> bytes:
     """The listing order inside a band: keyed, so it says nothing about true distance."""
     return hmac.new(secret, f"{query_cell}/{handle}".encode(), hashlib.sha256).digest()[:8]

@@ -70,3 +70,39 @@ class PlaceOut(BaseModel):
     name: str
     distance_m: int = Field(description="Rounded to 50 m")
     offers: list[PlaceOfferOut]
+
+
+class ShakeRequest(Position):
+    beacon: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The shop's place or beacon id the phone is near, if any",
+    )
+
+
+class CardOut(BaseModel):
+    """A public profile card: name, avatar and region only."""
+
+    display_name: str
+    avatar_url: str | None
+    region: str | None
+
+
+class ShopPageOut(BaseModel):
+    beacon: str
+    title: str
+    kind: Literal["offer", "miniprogram"]
+    target: str = Field(description="A coupon campaign id (offer) or a mini program URL")
+
+
+class ShakeOut(BaseModel):
+    outcome: Literal["paired", "again", "alone", "shop"]
+    partner: CardOut | None = None
+    page: ShopPageOut | None = None
+
+
+class BindingRequest(RequestModel):
+    title: str = Field(min_length=1, max_length=100)
+    kind: Literal["offer", "miniprogram"]
+    target: str = Field(min_length=1, max_length=2048)

@@ -35,7 +35,7 @@ from omo.core.ratelimit import Limit, RateLimiter
 from omo.coupons.service import CouponService
 from omo.identity.service import IdentityService, PublicProfile
 from omo.messaging.service import MessagingService
-from omo.pay import service as pay
+from omo.pay import service as pay_service
 from omo.social.nearby import events
 from omo.social.nearby.grid import (
     CellIndex,
@@ -45,9 +45,12 @@ from omo.social.nearby.grid import (
     disk,
     listing,
     metres,
+    neighbours,
     snap,
 )
-from omo.social.nearby.models import Presence, Track
+from omo.social.nearby.models import Presence, ShakeBinding, Track
+from omo.social.nearby.shake import AGAIN, ALONE, PAIRED, Matcher, MemoryMatcher
+from omo.social.nearby.shake import RESOLUTION as SHAKE_RESOLUTION
 
 logger = logging.getLogger("omo.social.nearby")
 
@@ -56,9 +59,12 @@ INDEX_CHANNEL = "social.nearby.index"
 register("nearby-not-visible", 409, "People Nearby is off")
 register("nearby-impossible-jump", 409, "Position refused")
 register("nearby-person-gone", 404, "This person is no longer nearby")
+register("nearby-beacon-taken", 409, "Another shop uses this beacon")
+register("nearby-invalid-page", 400, "The page cannot be bound")
 
 NEARBY_QUERIES_PER_PERSON = Limit("nearby-query-person", 30, 60)
 PLACES_QUERIES_PER_PERSON = Limit("nearby-places-person", 60, 60)
+SHAKES_PER_PERSON = Limit("shake-person", 30, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,9 @@ class NearbyConfig:
     places_limit: int = 20
     places_queries: Limit = PLACES_QUERIES_PER_PERSON
     places_refresh_seconds: float = 30.0
+    shake_window: float = 2.0  # seconds of server time in which two shakes are "together"
+    shake_settle: float = 0.2  # how long a shake waits for a third before pairing
+    shakes: Limit = SHAKES_PER_PERSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,21 @@ class NearbyPerson:
     handle: str
     band: str
     profile: PublicProfile
+
+
+@dataclass(frozen=True, slots=True)
+class ShopPage:
+    beacon: str
+    title: str
+    kind: str  # "offer" (a coupon campaign id) | "miniprogram" (a URL)
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShakeResult:
+    outcome: str  # "paired" | "again" | "alone" | "shop"
+    partner: PublicProfile | None = None
+    page: ShopPage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +148,11 @@ class NearbyService:
     secret: bytes
     limiter: RateLimiter | None = None
     coupons: CouponService | None = None
+    pay: pay_service.PayService | None = None
+    matcher: Matcher | None = None
     config: NearbyConfig = field(default_factory=NearbyConfig)
     index: CellIndex = field(default_factory=CellIndex)
-    _stores: dict[str, list[pay.LocatedStore]] = field(default_factory=dict)
+    _stores: dict[str, list[pay_service.LocatedStore]] = field(default_factory=dict)
     _stores_loaded: float = -math.inf
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _serial: asyncio.Lock | None = None
@@ -134,6 +160,8 @@ class NearbyService:
     def __post_init__(self) -> None:
         # SQLite has one writer: queue this context's writes here rather than in its lock.
         self._serial = asyncio.Lock() if self.db.is_sqlite else None
+        if self.matcher is None:
+            self.matcher = MemoryMatcher(self.config.shake_window)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -148,6 +176,8 @@ class NearbyService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        assert self.matcher is not None
+        await self.matcher.close()
 
     async def reload(self) -> None:
         """Fill this node's index from the database (at start)."""
@@ -378,10 +408,10 @@ class NearbyService:
 
     # -- Places nearby ---------------------------------------------------------------------
 
-    async def _located_stores(self) -> dict[str, list[pay.LocatedStore]]:
+    async def _located_stores(self) -> dict[str, list[pay_service.LocatedStore]]:
         if time.monotonic() - self._stores_loaded > self.config.places_refresh_seconds:
-            by_cell: dict[str, list[pay.LocatedStore]] = {}
-            for store in await pay.located_stores(self.db):
+            by_cell: dict[str, list[pay_service.LocatedStore]] = {}
+            for store in await pay_service.located_stores(self.db):
                 by_cell.setdefault(snap(store.latitude, store.longitude), []).append(store)
             self._stores, self._stores_loaded = by_cell, time.monotonic()
         return self._stores
@@ -397,7 +427,7 @@ class NearbyService:
         here = (latitude, longitude)
         cell = snap(latitude, longitude)
         stores = await self._located_stores()
-        near: list[tuple[float, pay.LocatedStore]] = []
+        near: list[tuple[float, pay_service.LocatedStore]] = []
         for around in disk(cell, self.config.places_radius_m + 1000):
             for store in stores.get(around, ()):
                 distance = metres(here, (store.latitude, store.longitude))
@@ -443,3 +473,129 @@ class NearbyService:
                     )
                     found.setdefault(merchant, []).append((offer, campaign.stores))
         return found
+
+    # -- Shake -----------------------------------------------------------------------------
+
+    async def shake(
+        self, user_id: uuid.UUID, latitude: float, longitude: float, beacon: str | None = None
+    ) -> ShakeResult:
+        """Shake: the page of the shop whose beacon this is, or the one person who shook
+        nearby at the same time; several such people: shake again."""
+        if self.limiter:
+            await self.limiter.hit(self.config.shakes, str(user_id))
+        cell = snap(latitude, longitude)
+        if beacon:
+            page = await self._page(beacon)
+            if page is not None:
+                await self._shaken(user_id, cell, "shop", beacon=beacon)
+                return ShakeResult("shop", page=page)
+        outcome, partner_id = await self.match(user_id, latitude, longitude)
+        partner = None
+        if partner_id is not None:
+            partner = (await self.identity.public_profiles([partner_id])).get(partner_id)
+        await self._shaken(user_id, cell, outcome, partner_id=partner_id)
+        return ShakeResult(outcome, partner=partner)
+
+    async def match(
+        self, user_id: uuid.UUID, latitude: float, longitude: float
+    ) -> tuple[str, uuid.UUID | None]:
+        """The matching alone (what bench/shake.py drives): outcome and partner."""
+        matcher = self.matcher
+        assert matcher is not None
+        cell = snap(latitude, longitude, SHAKE_RESOLUTION)
+        shake_id = uuid.uuid4().hex
+        at = await matcher.add(shake_id, user_id, cell)
+        await asyncio.sleep(self.config.shake_settle)
+        result = await matcher.decide(shake_id, user_id, at, neighbours(cell))
+        if result is None:
+            result = await matcher.wait(shake_id, self.config.shake_window)
+        if result is None:
+            result = await matcher.give_up(shake_id)
+        if result.startswith(PAIRED):
+            return "paired", uuid.UUID(result.removeprefix(PAIRED))
+        return (AGAIN if result == AGAIN else ALONE), None
+
+    async def _shaken(
+        self,
+        user_id: uuid.UUID,
+        cell: str,
+        outcome: str,
+        *,
+        partner_id: uuid.UUID | None = None,
+        beacon: str | None = None,
+    ) -> None:
+        async with self._transaction() as session:
+            self._record(
+                session,
+                events.Shaken(
+                    user_id=user_id,
+                    cell=cell,
+                    outcome=outcome,
+                    partner_id=partner_id,
+                    beacon=beacon,
+                ),
+            )
+
+    async def _page(self, beacon: str) -> ShopPage | None:
+        async with self.db.sessions() as session:
+            row = await session.get(ShakeBinding, beacon)
+        return None if row is None else ShopPage(row.beacon, row.title, row.kind, row.target)
+
+    async def _owner(self, user_id: uuid.UUID, merchant_id: uuid.UUID) -> None:
+        assert self.pay is not None
+        merchant = await self.pay.merchant(user_id, merchant_id)
+        if merchant.role != "owner":
+            raise ProblemError("merchant-forbidden", "Only the owner can do this.")
+
+    async def bind(
+        self,
+        user_id: uuid.UUID,
+        merchant_id: uuid.UUID,
+        beacon: str,
+        *,
+        title: str,
+        kind: str,
+        target: str,
+    ) -> ShopPage:
+        """The shop binds its place or beacon to a page: its current offer or a mini program."""
+        await self._owner(user_id, merchant_id)
+        if kind == "offer":
+            campaign = None
+            if self.coupons is not None:
+                with contextlib.suppress(ProblemError, ValueError):
+                    campaign = await self.coupons.campaign(uuid.UUID(target))
+            if campaign is None or campaign.issuer != str(merchant_id):
+                raise ProblemError("nearby-invalid-page", "Bind one of your own campaigns.")
+        elif not (target.startswith("https://") or target.startswith("/mp/")):
+            raise ProblemError("nearby-invalid-page", "A mini program page starts with /mp/.")
+        async with self._transaction() as session:
+            row = await session.get(ShakeBinding, beacon, with_for_update=True)
+            if row is not None and row.merchant_id != merchant_id:
+                raise ProblemError("nearby-beacon-taken", "Another shop uses this beacon.")
+            if row is None:
+                row = ShakeBinding(
+                    beacon=beacon, merchant_id=merchant_id, created_at=self.clock.now()
+                )
+                session.add(row)
+            row.title, row.kind, row.target = title, kind, target
+        return ShopPage(beacon, title, kind, target)
+
+    async def unbind(self, user_id: uuid.UUID, merchant_id: uuid.UUID, beacon: str) -> None:
+        await self._owner(user_id, merchant_id)
+        async with self._transaction() as session:
+            await session.execute(
+                delete(ShakeBinding).where(
+                    ShakeBinding.beacon == beacon, ShakeBinding.merchant_id == merchant_id
+                )
+            )
+
+    async def bindings(self, user_id: uuid.UUID, merchant_id: uuid.UUID) -> list[ShopPage]:
+        assert self.pay is not None
+        await self.pay.merchant(user_id, merchant_id)
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(ShakeBinding)
+                .where(ShakeBinding.merchant_id == merchant_id)
+                .order_by(ShakeBinding.beacon)
+            )
+            return [ShopPage(r.beacon, r.title, r.kind, r.target) for r in rows]
