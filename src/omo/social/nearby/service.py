@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import secrets
@@ -187,6 +188,8 @@ class NearbyService:
                 await session.scalars(select(Presence).where(Presence.visible_until > now))
             ).all()
         self.index.load(Entry(r.handle, r.user_id, r.cell, _ts(r.visible_until)) for r in rows)
+        # A million long-lived entries: keep the collector from walking them on every pass.
+        gc.freeze()
 
     async def _listen(self, subscription: Any) -> None:
         async with subscription:
