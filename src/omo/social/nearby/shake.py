@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 RESOLUTION = 9
 
@@ -155,10 +155,12 @@ end
 if #found == 1 then
   redis.call('SET', prefix .. 'r:' .. found[1][1], 'paired:' .. my_user, 'PX', ttl)
   redis.call('SET', prefix .. 'r:' .. me, 'paired:' .. found[1][2], 'PX', ttl)
+  redis.call('PUBLISH', prefix .. 'done', found[1][1])
   return 'paired:' .. found[1][2]
 elseif #found > 1 then
   for _, other in ipairs(found) do
     redis.call('SET', prefix .. 'r:' .. other[1], 'again', 'PX', ttl)
+    redis.call('PUBLISH', prefix .. 'done', other[1])
   end
   redis.call('SET', prefix .. 'r:' .. me, 'again', 'PX', ttl)
   return 'again'
@@ -178,8 +180,10 @@ class RedisMatcher:
     """Replicated nodes: the open shakes live in Redis, decisions are Lua scripts, and the
     arrival time is Redis's clock — one server time for every node."""
 
-    def __init__(self, redis_url: str, prefix: str, window: float, poll: float = 0.01) -> None:
-        self.redis: Redis = Redis.from_url(redis_url)
+    def __init__(self, redis_url: str, prefix: str, window: float, poll: float = 0.1) -> None:
+        # A blocking pool: a burst of shakes waits for a connection instead of failing.
+        pool = BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=10)
+        self.redis: Redis = Redis(connection_pool=pool)
         self.prefix = f"{prefix}shake:"
         self.window = window
         self.poll = poll
@@ -187,12 +191,34 @@ class RedisMatcher:
         self._add = self.redis.register_script(_ADD)
         self._decide = self.redis.register_script(_DECIDE)
         self._give_up = self.redis.register_script(_GIVE_UP)
-        self._members: dict[str, str] = {}
+        # Shakes of this node waiting for another node's decision: woken by a message on
+        # {prefix}shake:done (and, should one be lost, by reading the result every `poll`).
+        self._waiting: dict[str, asyncio.Event] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    async def _listen(self) -> None:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(f"{self.prefix}done")
+        self._listening.set()
+        try:
+            async for message in pubsub.listen():
+                data = message.get("data")
+                shake_id = data.decode() if isinstance(data, bytes) else str(data)
+                waiting = self._waiting.get(shake_id)
+                if waiting is not None:
+                    waiting.set()
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _cell(self, cell: str) -> str:
         return f"{self.prefix}c:{cell}"
 
     async def add(self, shake_id: str, user_id: uuid.UUID, cell: str) -> float:
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="omo-shake-listener")
+        await self._listening.wait()
+        self._waiting[shake_id] = asyncio.Event()
         at = await self._add(keys=[self._cell(cell)], args=[f"{shake_id}|{user_id}", self.ttl_ms])
         return float(at) / 1000
 
@@ -204,22 +230,35 @@ class RedisMatcher:
             keys=[self._cell(c) for c in cells],
             args=[shake_id, self.prefix, since, self.ttl_ms, str(user_id)],
         )
-        return result.decode() if result else None
+        if not result:
+            return None
+        self._waiting.pop(shake_id, None)
+        return result.decode() if isinstance(result, bytes) else str(result)
 
     async def wait(self, shake_id: str, timeout: float) -> str | None:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
         key = f"{self.prefix}r:{shake_id}"
-        while True:
-            result = await self.redis.get(key)
-            if result is not None:
-                return result.decode() if isinstance(result, bytes) else str(result)
-            if time.monotonic() >= deadline:
-                return None
-            await asyncio.sleep(self.poll)
+        woken = self._waiting.setdefault(shake_id, asyncio.Event())
+        try:
+            while True:
+                result = await self.redis.get(key)
+                if result is not None:
+                    return result.decode() if isinstance(result, bytes) else str(result)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(left, self.poll))
+        finally:
+            self._waiting.pop(shake_id, None)
 
     async def give_up(self, shake_id: str) -> str:
+        self._waiting.pop(shake_id, None)
         result = await self._give_up(keys=[f"{self.prefix}r:{shake_id}"], args=[self.ttl_ms])
         return result.decode() if isinstance(result, bytes) else str(result)
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
         await self.redis.aclose()
