@@ -8,9 +8,10 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from omo.core.access import Access, access
-from omo.core.auth import CurrentPrincipal
+from omo.core.auth import SESSION_COOKIE, CurrentPrincipal
 from omo.identity.service import PublicProfile
 from omo.social.nearby.schemas import (
     BindingRequest,
@@ -30,8 +31,11 @@ from omo.social.nearby.schemas import (
 )
 from omo.social.nearby.service import NearbyConfig, NearbyService, ShopPage
 from omo.social.nearby.shake import RedisMatcher
+from omo.web.pages import render
 
-router = APIRouter(prefix="/api/v1/nearby", tags=["nearby"])
+router = APIRouter()  # what the app mounts: the two below
+api = APIRouter(prefix="/api/v1/nearby", tags=["nearby"])
+pages = APIRouter(include_in_schema=False)
 
 PERSON = access(Access.PERSON)
 MERCHANT_OWNER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner",))
@@ -80,13 +84,13 @@ def _avatar(profile: PublicProfile) -> str | None:
     return f"/api/v1/identity/avatars/{profile.avatar_id}" if profile.avatar_id else None
 
 
-@router.get("/people/visibility", response_model=VisibilityOut, openapi_extra=PERSON)
+@api.get("/people/visibility", response_model=VisibilityOut, openapi_extra=PERSON)
 async def visibility(principal: CurrentPrincipal, service: Nearby) -> VisibilityOut:
     seen = await service.visibility(principal.user_id)
     return VisibilityOut(visible=seen.visible, visible_until=seen.visible_until)
 
 
-@router.put("/people/visibility", response_model=VisibilityOut, openapi_extra=PERSON)
+@api.put("/people/visibility", response_model=VisibilityOut, openapi_extra=PERSON)
 async def turn_on(
     body: TurnOnRequest, principal: CurrentPrincipal, service: Nearby
 ) -> VisibilityOut:
@@ -95,13 +99,13 @@ async def turn_on(
     return VisibilityOut(visible=seen.visible, visible_until=seen.visible_until)
 
 
-@router.delete("/people/visibility", status_code=204, openapi_extra=PERSON)
+@api.delete("/people/visibility", status_code=204, openapi_extra=PERSON)
 async def clear(principal: CurrentPrincipal, service: Nearby) -> Response:
     await service.clear(principal.user_id)
     return Response(status_code=204)
 
 
-@router.post("/people/search", response_model=NearbyPeopleOut, openapi_extra=PERSON)
+@api.post("/people/search", response_model=NearbyPeopleOut, openapi_extra=PERSON)
 async def people(body: Position, principal: CurrentPrincipal, service: Nearby) -> NearbyPeopleOut:
     until, found = await service.people(principal.user_id, body.latitude, body.longitude)
     return NearbyPeopleOut(
@@ -119,13 +123,13 @@ async def people(body: Position, principal: CurrentPrincipal, service: Nearby) -
     )
 
 
-@router.post("/people/greetings", response_model=GreetOut, openapi_extra=PERSON)
+@api.post("/people/greetings", response_model=GreetOut, openapi_extra=PERSON)
 async def greet(body: GreetRequest, principal: CurrentPrincipal, service: Nearby) -> GreetOut:
     status = await service.greet(principal.user_id, body.handle)
     return GreetOut(status=status)  # type: ignore[arg-type]
 
 
-@router.post("/places/search", response_model=list[PlaceOut], openapi_extra=PERSON)
+@api.post("/places/search", response_model=list[PlaceOut], openapi_extra=PERSON)
 async def places(body: Position, principal: CurrentPrincipal, service: Nearby) -> list[PlaceOut]:
     found = await service.places(principal.user_id, body.latitude, body.longitude)
     return [
@@ -165,7 +169,7 @@ def _page(page: ShopPage) -> ShopPageOut:
     )
 
 
-@router.post("/shakes", response_model=ShakeOut, openapi_extra=PERSON)
+@api.post("/shakes", response_model=ShakeOut, openapi_extra=PERSON)
 async def shake(body: ShakeRequest, principal: CurrentPrincipal, service: Nearby) -> ShakeOut:
     """Waits (at most a couple of seconds) for the person who shook at the same time."""
     result = await service.shake(principal.user_id, body.latitude, body.longitude, body.beacon)
@@ -176,7 +180,7 @@ async def shake(body: ShakeRequest, principal: CurrentPrincipal, service: Nearby
     )
 
 
-@router.get(
+@api.get(
     "/merchants/{merchant_id}/beacons",
     response_model=list[ShopPageOut],
     openapi_extra=MERCHANT_MEMBER,
@@ -187,7 +191,7 @@ async def bindings(
     return [_page(page) for page in await service.bindings(principal.user_id, merchant_id)]
 
 
-@router.put(
+@api.put(
     "/merchants/{merchant_id}/beacons/{beacon}",
     response_model=ShopPageOut,
     openapi_extra=MERCHANT_OWNER,
@@ -210,7 +214,7 @@ async def bind(
     return _page(page)
 
 
-@router.delete(
+@api.delete(
     "/merchants/{merchant_id}/beacons/{beacon}", status_code=204, openapi_extra=MERCHANT_OWNER
 )
 async def unbind(
@@ -218,3 +222,23 @@ async def unbind(
 ) -> Response:
     await service.unbind(principal.user_id, merchant_id, beacon)
     return Response(status_code=204)
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+@pages.api_route(
+    "/nearby", methods=["GET", "HEAD"], response_class=HTMLResponse, openapi_extra=PERSON
+)
+async def nearby_page(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    principal = await request.app.state.authenticator.authenticate(token) if token else None
+    if principal is None:
+        return RedirectResponse("/login?next=/nearby", status_code=303)
+    if principal.locale:
+        request.state.locale = principal.locale
+    return render(request, "nearby.html")
+
+
+router.include_router(api)
+router.include_router(pages)
