@@ -84,7 +84,7 @@ class NearbyConfig:
     places_queries: Limit = PLACES_QUERIES_PER_PERSON
     places_refresh_seconds: float = 30.0
     shake_window: float = 2.0  # seconds of server time in which two shakes are "together"
-    shake_settle: float = 0.2  # how long a shake waits for a third before pairing
+    shake_settle: float = 0.25  # waits this long for a third; partners shake at most this apart
     shakes: Limit = SHAKES_PER_PERSON
 
 

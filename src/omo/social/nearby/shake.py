@@ -182,7 +182,7 @@ class RedisMatcher:
 
     def __init__(self, redis_url: str, prefix: str, window: float, poll: float = 0.1) -> None:
         # A blocking pool: a burst of shakes waits for a connection instead of failing.
-        pool = BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=10)
+        pool = BlockingConnectionPool.from_url(redis_url, max_connections=256, timeout=10)
         self.redis: Redis = Redis(connection_pool=pool)
         self.prefix = f"{prefix}shake:"
         self.window = window
