@@ -3,7 +3,6 @@ service, serialise."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, CurrentPrincipal
 from omo.identity.service import PublicProfile
+from omo.pay.deps import Member, Owner
 from omo.social.nearby.schemas import (
     BindingRequest,
     CardOut,
@@ -186,7 +186,7 @@ async def shake(body: ShakeRequest, principal: CurrentPrincipal, service: Nearby
     openapi_extra=MERCHANT_MEMBER,
 )
 async def bindings(
-    merchant_id: uuid.UUID, principal: CurrentPrincipal, service: Nearby
+    merchant_id: Member, principal: CurrentPrincipal, service: Nearby
 ) -> list[ShopPageOut]:
     return [_page(page) for page in await service.bindings(principal.user_id, merchant_id)]
 
@@ -197,7 +197,7 @@ async def bindings(
     openapi_extra=MERCHANT_OWNER,
 )
 async def bind(
-    merchant_id: uuid.UUID,
+    merchant_id: Owner,
     beacon: Beacon,
     body: BindingRequest,
     principal: CurrentPrincipal,
@@ -218,7 +218,7 @@ async def bind(
     "/merchants/{merchant_id}/beacons/{beacon}", status_code=204, openapi_extra=MERCHANT_OWNER
 )
 async def unbind(
-    merchant_id: uuid.UUID, beacon: Beacon, principal: CurrentPrincipal, service: Nearby
+    merchant_id: Owner, beacon: Beacon, principal: CurrentPrincipal, service: Nearby
 ) -> Response:
     await service.unbind(principal.user_id, merchant_id, beacon)
     return Response(status_code=204)
