@@ -227,3 +227,21 @@ async def test_visits_and_clears_are_events_in_the_outbox(
         rows = (await session.scalars(select(OutboxEvent).where(OutboxEvent.topic == topic))).all()
     assert len(rows) == 1
     assert "latitude" not in rows[0].payload
+
+
+async def test_people_who_blocked_each_other_do_not_see_or_greet_each_other(
+    client: httpx.AsyncClient, li: Person, yuki: Person
+) -> None:
+    await turn_on(client, li, PEOPLES_SQUARE)
+    await turn_on(client, yuki, NANJING_ROAD)
+    [card] = await search(client, li, PEOPLES_SQUARE)
+    blocked = await client.post(
+        "/api/v1/messaging/blocks", json={"omo_id": li.omo_id}, headers=yuki.headers
+    )
+    assert blocked.is_success, blocked.text
+    assert await search(client, li, PEOPLES_SQUARE) == []
+    assert await search(client, yuki, NANJING_ROAD) == []
+    hello = await client.post(
+        f"{API}/greetings", json={"handle": card["handle"]}, headers=li.headers
+    )
+    assert hello.status_code == 404

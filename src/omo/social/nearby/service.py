@@ -352,6 +352,8 @@ class NearbyService:
             )
         await self._publish(entry)
         found = await self._still_visible(found)
+        blocked = await self.messaging.blocked_either_way(user_id, [f.entry.user_id for f in found])
+        found = [f for f in found if f.entry.user_id not in blocked]
         profiles = await self.identity.public_profiles([f.entry.user_id for f in found])
         return until, [
             NearbyPerson(f.entry.handle, f.band, profiles[f.entry.user_id])
@@ -402,7 +404,7 @@ class NearbyService:
         ):
             raise ProblemError("nearby-person-gone", "This person is no longer nearby.")
         peer = (await self.identity.public_profiles([theirs.user_id])).get(theirs.user_id)
-        if peer is None:
+        if peer is None or await self.messaging.blocked_either_way(user_id, [peer.user_id]):
             raise ProblemError("nearby-person-gone", "This person is no longer nearby.")
         status = await self.messaging.request_friend(user_id, peer.omo_id)
         async with self._transaction() as session:
