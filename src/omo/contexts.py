@@ -7,4 +7,12 @@ context's service on `app.state` and release it, and `async def seed_demo(app)` 
 
 from __future__ import annotations
 
-CONTEXTS: tuple[str, ...] = ("identity", "messaging", "pay", "coupons", "accounts", "care")
+CONTEXTS: tuple[str, ...] = (
+    "identity",
+    "messaging",
+    "pay",
+    "coupons",
+    "accounts",
+    "care",
+    "social.nearby",
+)

@@ -1,7 +1,8 @@
 """axe-core on the signed-in app beyond the account pages: chats (list, search, a 1:1 chat
 with its message actions, a group with its settings open, the add-a-friend page), the wallet
-with its payment code, the cashier's till and an official account's profile — in every
-language, with no serious or critical violation."""
+with its payment code, the cashier's till, an official account's profile and the Nearby page
+(People Nearby, Shake, Places nearby) — in every language, with no serious or critical
+violation."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def _pages(world: World) -> list[tuple[str, str]]:
         ("wallet", "/wallet"),
         ("cashier", "/cashier"),
         ("official account", f"/accounts/{world.account}"),
+        ("nearby", "/nearby"),
     ]
 
 

@@ -1600,3 +1600,19 @@ class MessagingService:
             user_channel(user_id),
             {"type": "hidden", "conversation": str(conversation_id), "seq": seq},
         )
+
+    async def blocked_either_way(
+        self, user_id: uuid.UUID, others: Iterable[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Those of `others` whom this person blocked or who blocked this person."""
+        wanted = list(set(others))
+        if not wanted:
+            return set()
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Block.user_id, Block.blocked_id).where(
+                    ((Block.user_id == user_id) & Block.blocked_id.in_(wanted))
+                    | ((Block.blocked_id == user_id) & Block.user_id.in_(wanted))
+                )
+            )
+        return {b if a == user_id else a for a, b in rows}

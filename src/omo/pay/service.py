@@ -1611,3 +1611,38 @@ def _check_basket(items: Sequence[tuple[str, int]] | None, money: Money) -> list
 def sign_webhook(secret: str, timestamp: str, body: bytes) -> str:
     """What a merchant recomputes to check a notification: hex HMAC-SHA256 of "ts.body"."""
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedStore:
+    store_id: uuid.UUID
+    merchant_id: uuid.UUID
+    merchant_name: str
+    organisation_id: str
+    name: str
+    latitude: float
+    longitude: float
+
+
+async def located_stores(db: Database) -> list[LocatedStore]:
+    """Every store that has a position, with its merchant (read by Places nearby)."""
+    async with db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Store, Merchant.name, Merchant.organisation_id)
+                .join(Merchant, Merchant.id == Store.merchant_id)
+                .where(Store.latitude.is_not(None), Store.longitude.is_not(None))
+            )
+        ).all()
+    return [
+        LocatedStore(
+            store.id,
+            store.merchant_id,
+            merchant_name,
+            organisation_id,
+            store.name,
+            store.latitude or 0.0,
+            store.longitude or 0.0,
+        )
+        for store, merchant_name, organisation_id in rows
+    ]

@@ -1,0 +1,1 @@
+"""People Nearby, Places nearby and Shake."""
