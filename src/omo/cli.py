@@ -15,11 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from omo import demo as demo_world
-from omo import i18n_cli, migrations
+from omo import i18n_cli, migrations, miniapp_cli
 from omo.core.config import Settings
 
 app = typer.Typer(help="OMO: an open, self-hostable super-app platform.", no_args_is_help=True)
 app.add_typer(i18n_cli.app, name="i18n")
+app.add_typer(miniapp_cli.app, name="miniapp")
 console = Console()
 
 

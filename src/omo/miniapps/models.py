@@ -1,0 +1,78 @@
+"""Mini program tables: apps (appid + hashed secret), versions (the package itself, at most
+1 MiB), testers of trial versions, and the URL prefixes a merchant registered for old codes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from omo.core.db import Base, UtcDateTime
+
+
+class MiniApp(Base):
+    __tablename__ = "miniapps_apps"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    appid: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Version(Base):
+    """One uploaded package. state: uploaded | trial | released | superseded | withdrawn."""
+
+    __tablename__ = "miniapps_versions"
+    __table_args__ = (
+        UniqueConstraint("app_id", "code"),
+        Index("ix_miniapps_versions_app_state", "app_id", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"))
+    code: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)
+    package: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    packed_size: Mapped[int] = mapped_column(Integer)
+    unpacked_size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Tester(Base):
+    __tablename__ = "miniapps_testers"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+
+
+class UrlPrefix(Base):
+    """A link prefix printed on a merchant's old codes; scanning one opens `page` of the mini
+    program with the original link as a parameter."""
+
+    __tablename__ = "miniapps_url_prefixes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(512), unique=True)
+    page: Mapped[str] = mapped_column(String(200))
+    token: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,99 @@
+"""The mini program API's public contract."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from omo.core.schemas import RequestModel
+
+PAGE = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./\-]*$")
+
+
+class AppRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class AppOut(BaseModel):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    appid: str
+    name: str
+    released_version: str | None
+    created_at: datetime
+
+
+class CreatedAppOut(AppOut):
+    secret: str = Field(description="Shown once: only its hash is kept")
+
+
+class SecretOut(BaseModel):
+    appid: str
+    secret: str = Field(description="Shown once: only its hash is kept")
+
+
+class PermissionOut(BaseModel):
+    name: str
+    reason: str
+
+
+class VersionOut(BaseModel):
+    id: uuid.UUID
+    code: int
+    name: str
+    state: str = Field(description="uploaded | trial | released | superseded | withdrawn")
+    packed_size: int
+    unpacked_size: int
+    sha256: str
+    pages: list[str]
+    permissions: list[PermissionOut]
+    uploaded_at: datetime
+    released_at: datetime | None
+
+
+class TesterRequest(RequestModel):
+    omo_id: str = Field(min_length=1, max_length=64)
+
+
+class TestersOut(BaseModel):
+    testers: list[str]
+
+
+class LaunchOut(BaseModel):
+    appid: str
+    name: str
+    version: str
+    trial: bool
+    page: str
+    pages: list[str]
+    permissions: list[PermissionOut]
+    window: dict[str, Any]
+
+
+class CodeOut(BaseModel):
+    url: str = Field(description="What the QR code holds")
+    svg: str = Field(description="The QR code as inline SVG")
+
+
+class PrefixRequest(RequestModel):
+    prefix: str = Field(min_length=8, max_length=512)
+    page: str = PAGE
+
+
+class PrefixOut(BaseModel):
+    id: uuid.UUID
+    prefix: str
+    page: str
+    verified: bool
+    verify_url: str = Field(description="Serve `token` here, then ask for verification")
+    token: str
+
+
+class ResolvedOut(BaseModel):
+    appid: str
+    page: str
+    link: str
+    url: str = Field(description="The host page that opens the mini program with the link")

@@ -1,0 +1,602 @@
+"""Mini program use cases: registration (appid + hashed secret), versions and their states,
+testers, launch checks, mini program codes (QR with a page and a scene) and the URL prefixes
+of a merchant's old printed codes.
+
+Version states: uploaded → trial (listed testers may open it) → released (everyone);
+releasing supersedes the previous release; rollback withdraws the current release and brings
+back the one it superseded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omo.accounts.service import EVERYONE, MANAGERS, AccountService
+from omo.core.clock import Clock
+from omo.core.db import Database
+from omo.core.errors import ProblemError, register
+from omo.core.ids import new_id
+from omo.core.outbound import RefusedDestination, check_destination
+from omo.identity.service import IdentityService
+from omo.miniapps.models import MiniApp, Tester, UrlPrefix, Version
+from omo.miniapps.package import Package, PackageInvalid, load_package
+
+register("miniapps-invalid-package", 422, "The mini program package is not valid")
+register("miniapps-package-too-large", 413, "The mini program package is too large")
+register("miniapps-wrong-app", 422, "The package belongs to another mini program")
+register("miniapps-version-exists", 409, "This version code was already uploaded")
+register("miniapps-bad-state", 409, "The version is not in a state that allows this")
+register("miniapps-not-released", 404, "This mini program has no released version")
+register("miniapps-no-such-page", 404, "The mini program has no such page")
+register("miniapps-bad-scene", 422, "The scene is not valid")
+register("miniapps-bad-prefix", 422, "The link prefix is not valid")
+register("miniapps-prefix-taken", 409, "This link prefix is already registered")
+register("miniapps-prefix-unverified", 409, "The link prefix could not be verified")
+register("miniapps-bad-credentials", 401, "Wrong appid or secret")
+
+SCENE_MAX = 32
+# WeChat's scene alphabet: letters, digits and these marks (no spaces, quotes or '%').
+SCENE_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&'()*+,/:;=?@-._~"
+)
+VERIFY_TIMEOUT_SECONDS = 5.0
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def check_scene(scene: str) -> str:
+    if len(scene) > SCENE_MAX or not set(scene) <= SCENE_CHARS:
+        raise ProblemError(
+            "miniapps-bad-scene",
+            "Use at most %(max)d letters, digits or the marks !#$&'()*+,/:;=?@-._~",
+            params={"max": SCENE_MAX},
+        )
+    return scene
+
+
+@dataclass(frozen=True)
+class AppView:
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    appid: str
+    name: str
+    released_version: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CreatedApp:
+    app: AppView
+    secret: str
+
+
+@dataclass(frozen=True)
+class VersionView:
+    id: uuid.UUID
+    code: int
+    name: str
+    state: str
+    packed_size: int
+    unpacked_size: int
+    sha256: str
+    pages: list[str]
+    permissions: list[dict[str, str]]
+    uploaded_at: datetime
+    released_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Launch:
+    appid: str
+    name: str
+    organisation_id: uuid.UUID
+    version_id: uuid.UUID
+    version_name: str
+    trial: bool
+    page: str
+    pages: list[str]
+    permissions: list[dict[str, str]]
+    window: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PrefixView:
+    id: uuid.UUID
+    prefix: str
+    page: str
+    verify_url: str
+    token: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class Resolved:
+    appid: str
+    page: str
+    link: str
+
+
+def _version_view(version: Version) -> VersionView:
+    manifest = version.manifest
+    return VersionView(
+        id=version.id,
+        code=version.code,
+        name=version.name,
+        state=version.state,
+        packed_size=version.packed_size,
+        unpacked_size=version.unpacked_size,
+        sha256=version.sha256,
+        pages=list(manifest.get("pages", [])),
+        permissions=[
+            {"name": p["name"], "reason": p["reason"]}
+            for p in manifest.get("req_permissions", [])
+            if isinstance(p, dict)
+        ],
+        uploaded_at=version.uploaded_at,
+        released_at=version.released_at,
+    )
+
+
+def verify_url_of(prefix: str, appid: str) -> str:
+    parts = urlsplit(prefix)
+    return f"{parts.scheme}://{parts.netloc}/omo-verify-{appid}.txt"
+
+
+class MiniAppService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        identity: IdentityService,
+        accounts: AccountService,
+        *,
+        public_url: str = "",
+        allow_private_destinations: bool = False,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.identity = identity
+        self.accounts = accounts
+        self.public_url = public_url.rstrip("/")
+        self.allow_private = allow_private_destinations
+
+    # -- registration ----------------------------------------------------------------------
+
+    async def register_app(
+        self, actor: uuid.UUID, organisation_id: uuid.UUID, name: str
+    ) -> CreatedApp:
+        """An owner or admin of the organisation registers a mini program: appid + secret.
+        The secret is shown once; only its hash is kept."""
+        await self.accounts.require_member(actor, organisation_id, MANAGERS)
+        secret = secrets.token_hex(16)
+        async with self.db.transaction() as session:
+            app = MiniApp(
+                id=new_id(),
+                organisation_id=organisation_id,
+                appid="mp" + secrets.token_hex(8),
+                secret_hash=hash_secret(secret),
+                name=name.strip(),
+                created_at=self.clock.now(),
+            )
+            session.add(app)
+        return CreatedApp(await self._view_of(app), secret)
+
+    async def reset_secret(self, actor: uuid.UUID, app_id: uuid.UUID) -> str:
+        secret = secrets.token_hex(16)
+        async with self.db.transaction() as session:
+            app = await self._managed(session, actor, app_id, MANAGERS)
+            app.secret_hash = hash_secret(secret)
+        return secret
+
+    async def _managed(
+        self,
+        session: AsyncSession,
+        actor: uuid.UUID,
+        app_id: uuid.UUID,
+        roles: Sequence[str] = EVERYONE,
+    ) -> MiniApp:
+        app = await session.get(MiniApp, app_id)
+        if app is None:
+            raise ProblemError("not-found", "No such mini program.")
+        await self.accounts.require_member(actor, app.organisation_id, roles)
+        return app
+
+    async def _view_of(self, app: MiniApp) -> AppView:
+        async with self.db.sessions() as session:
+            released = await session.scalar(
+                select(Version.name).where(Version.app_id == app.id, Version.state == "released")
+            )
+        return AppView(app.id, app.organisation_id, app.appid, app.name, released, app.created_at)
+
+    async def app(self, actor: uuid.UUID, app_id: uuid.UUID) -> AppView:
+        async with self.db.sessions() as session:
+            app = await self._managed(session, actor, app_id)
+        return await self._view_of(app)
+
+    async def apps_of_organisation(
+        self, actor: uuid.UUID, organisation_id: uuid.UUID
+    ) -> list[AppView]:
+        await self.accounts.require_member(actor, organisation_id)
+        async with self.db.sessions() as session:
+            apps = list(
+                await session.scalars(
+                    select(MiniApp)
+                    .where(MiniApp.organisation_id == organisation_id)
+                    .order_by(MiniApp.created_at)
+                )
+            )
+        return [await self._view_of(app) for app in apps]
+
+    async def authenticate(self, appid: str, secret: str) -> uuid.UUID:
+        """The mini program whose backend holds this appid and secret (401 otherwise, the
+        same answer for an unknown appid and a wrong secret)."""
+        async with self.db.sessions() as session:
+            app = await session.scalar(select(MiniApp).where(MiniApp.appid == appid))
+        expected = app.secret_hash if app else hash_secret("unknown-" + secrets.token_hex(8))
+        if not hmac.compare_digest(expected, hash_secret(secret)) or app is None:
+            raise ProblemError("miniapps-bad-credentials", "Check the appid and secret.")
+        return app.id
+
+    async def appid_of(self, app_id: uuid.UUID) -> str:
+        async with self.db.sessions() as session:
+            app = await session.get(MiniApp, app_id)
+            if app is None:
+                raise ProblemError("not-found", "No such mini program.")
+            return app.appid
+
+    # -- versions --------------------------------------------------------------------------
+
+    async def upload(self, app_id: uuid.UUID, data: bytes) -> VersionView:
+        """Validate a package and keep it as a new version in state `uploaded`."""
+        try:
+            package = load_package(data)
+        except PackageInvalid as invalid:
+            raise _package_problem(invalid) from None
+        async with self.db.transaction() as session:
+            app = await session.get(MiniApp, app_id)
+            if app is None:
+                raise ProblemError("not-found", "No such mini program.")
+            if package.manifest.app_id != app.appid:
+                raise ProblemError(
+                    "miniapps-wrong-app",
+                    "Set app_id in manifest.json to %(appid)s.",
+                    params={"appid": app.appid},
+                )
+            highest = await session.scalar(
+                select(func.max(Version.code)).where(Version.app_id == app_id)
+            )
+            if highest is not None and package.manifest.version_code <= highest:
+                raise ProblemError(
+                    "miniapps-version-exists",
+                    "Raise version.code above %(code)d.",
+                    params={"code": highest},
+                )
+            version = _new_version(app_id, package, data, self.clock.now())
+            session.add(version)
+        return _version_view(version)
+
+    async def upload_as_member(
+        self, actor: uuid.UUID, app_id: uuid.UUID, data: bytes
+    ) -> VersionView:
+        async with self.db.sessions() as session:
+            await self._managed(session, actor, app_id, MANAGERS)
+        return await self.upload(app_id, data)
+
+    async def versions(self, actor: uuid.UUID, app_id: uuid.UUID) -> list[VersionView]:
+        async with self.db.sessions() as session:
+            await self._managed(session, actor, app_id)
+            rows = await session.scalars(
+                select(Version).where(Version.app_id == app_id).order_by(Version.code.desc())
+            )
+            return [_version_view(version) for version in rows]
+
+    async def _version(
+        self, session: AsyncSession, app_id: uuid.UUID, version_id: uuid.UUID
+    ) -> Version:
+        version = await session.get(Version, version_id)
+        if version is None or version.app_id != app_id:
+            raise ProblemError("not-found", "No such version.")
+        return version
+
+    async def start_trial(
+        self, actor: uuid.UUID, app_id: uuid.UUID, version_id: uuid.UUID
+    ) -> VersionView:
+        """Listed testers may open the version; any earlier trial goes back to `uploaded`."""
+        async with self.db.transaction() as session:
+            await self._managed(session, actor, app_id, MANAGERS)
+            version = await self._version(session, app_id, version_id)
+            if version.state != "uploaded":
+                raise ProblemError("miniapps-bad-state", "Only an uploaded version can be tried.")
+            for other in await session.scalars(
+                select(Version).where(Version.app_id == app_id, Version.state == "trial")
+            ):
+                other.state = "uploaded"
+            version.state = "trial"
+        return _version_view(version)
+
+    async def release(
+        self, actor: uuid.UUID, app_id: uuid.UUID, version_id: uuid.UUID
+    ) -> VersionView:
+        """Everyone gets the version; the release it replaces is kept for a rollback."""
+        async with self.db.transaction() as session:
+            await self._managed(session, actor, app_id, MANAGERS)
+            version = await self._version(session, app_id, version_id)
+            if version.state != "trial":
+                raise ProblemError(
+                    "miniapps-bad-state", "Let testers try the version before releasing it."
+                )
+            current = await session.scalar(
+                select(Version).where(Version.app_id == app_id, Version.state == "released")
+            )
+            if current is not None:
+                current.state = "superseded"
+            version.state = "released"
+            version.released_at = self.clock.now()
+        return _version_view(version)
+
+    async def rollback(self, actor: uuid.UUID, app_id: uuid.UUID) -> VersionView:
+        """Withdraw the current release and bring back the one it superseded."""
+        async with self.db.transaction() as session:
+            await self._managed(session, actor, app_id, MANAGERS)
+            current = await session.scalar(
+                select(Version).where(Version.app_id == app_id, Version.state == "released")
+            )
+            previous = await session.scalar(
+                select(Version)
+                .where(Version.app_id == app_id, Version.state == "superseded")
+                .order_by(Version.released_at.desc(), Version.code.desc())
+                .limit(1)
+            )
+            if current is None or previous is None:
+                raise ProblemError(
+                    "miniapps-bad-state", "There is no earlier release to go back to."
+                )
+            current.state = "withdrawn"
+            previous.state = "released"
+            previous.released_at = self.clock.now()
+        return _version_view(previous)
+
+    # -- testers ---------------------------------------------------------------------------
+
+    async def add_tester(self, actor: uuid.UUID, app_id: uuid.UUID, omo_id: str) -> list[str]:
+        person = await self.identity.find_by_omo_id(omo_id)
+        async with self.db.transaction() as session:
+            await self._managed(session, actor, app_id, MANAGERS)
+            if await session.get(Tester, (app_id, person.user_id)) is None:
+                session.add(Tester(app_id=app_id, user_id=person.user_id))
+        return await self.testers(actor, app_id)
+
+    async def remove_tester(self, actor: uuid.UUID, app_id: uuid.UUID, omo_id: str) -> None:
+        person = await self.identity.find_by_omo_id(omo_id)
+        async with self.db.transaction() as session:
+            await self._managed(session, actor, app_id, MANAGERS)
+            tester = await session.get(Tester, (app_id, person.user_id))
+            if tester is not None:
+                await session.delete(tester)
+
+    async def testers(self, actor: uuid.UUID, app_id: uuid.UUID) -> list[str]:
+        async with self.db.sessions() as session:
+            await self._managed(session, actor, app_id)
+            users = list(
+                await session.scalars(select(Tester.user_id).where(Tester.app_id == app_id))
+            )
+        profiles = await self.identity.public_profiles(users)
+        return sorted(profile.omo_id for profile in profiles.values())
+
+    # -- launch ----------------------------------------------------------------------------
+
+    async def launch(
+        self, appid: str, page: str | None, user_id: uuid.UUID | None, *, trial: bool = False
+    ) -> Launch:
+        """What opens when a person scans a code: the released version for everyone, the
+        trial version only for its listed testers."""
+        async with self.db.sessions() as session:
+            app = await session.scalar(select(MiniApp).where(MiniApp.appid == appid))
+            if app is None:
+                raise ProblemError("not-found", "No such mini program.")
+            state = "trial" if trial else "released"
+            if trial and (user_id is None or await session.get(Tester, (app.id, user_id)) is None):
+                raise ProblemError("miniapps-not-released", "Only its testers may open a trial.")
+            version = await session.scalar(
+                select(Version).where(Version.app_id == app.id, Version.state == state)
+            )
+            if version is None:
+                raise ProblemError("miniapps-not-released", "Try again once it is released.")
+        view = _version_view(version)
+        chosen = page or view.pages[0]
+        if chosen not in view.pages:
+            raise ProblemError("miniapps-no-such-page", "Check the page in the code.")
+        return Launch(
+            appid=app.appid,
+            name=app.name,
+            organisation_id=app.organisation_id,
+            version_id=version.id,
+            version_name=version.name,
+            trial=trial,
+            page=chosen,
+            pages=view.pages,
+            permissions=view.permissions,
+            window=dict(version.manifest.get("window") or {}),
+        )
+
+    # -- codes -----------------------------------------------------------------------------
+
+    def code_url(self, base_url: str, appid: str, page: str, scene: str) -> str:
+        """What a mini program code holds: the host page for the page, with the scene."""
+        check_scene(scene)
+        base = self.public_url or base_url.rstrip("/")
+        url = f"{base}/mp/{appid}/{quote(page, safe='/')}"
+        return f"{url}?scene={quote(scene, safe='')}" if scene else url
+
+    async def code_for(self, app_id: uuid.UUID, page: str, scene: str, base_url: str) -> str:
+        """The URL of a code for one released page (checked against the release)."""
+        check_scene(scene)
+        appid = await self.appid_of(app_id)
+        launch = await self.launch(appid, page, None)
+        return self.code_url(base_url, appid, launch.page, scene)
+
+    async def code_for_member(
+        self, actor: uuid.UUID, app_id: uuid.UUID, page: str, scene: str, base_url: str
+    ) -> str:
+        async with self.db.sessions() as session:
+            await self._managed(session, actor, app_id)
+        return await self.code_for(app_id, page, scene, base_url)
+
+    # -- URL prefixes of old printed codes -------------------------------------------------
+
+    async def add_prefix(
+        self, actor: uuid.UUID, app_id: uuid.UUID, prefix: str, page: str
+    ) -> PrefixView:
+        parts = urlsplit(prefix)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.username
+            or parts.password
+            or parts.fragment
+            or len(prefix) > 512
+            or not parts.path.startswith("/")
+        ):
+            raise ProblemError(
+                "miniapps-bad-prefix", "Give an http(s) link such as https://shop.example/t/."
+            )
+        async with self.db.transaction() as session:
+            app = await self._managed(session, actor, app_id, MANAGERS)
+            if await session.scalar(select(UrlPrefix.id).where(UrlPrefix.prefix == prefix)):
+                raise ProblemError("miniapps-prefix-taken", "Another mini program registered it.")
+            row = UrlPrefix(
+                id=new_id(),
+                app_id=app_id,
+                prefix=prefix,
+                page=page,
+                token=secrets.token_hex(16),
+                verified_at=None,
+                created_at=self.clock.now(),
+            )
+            session.add(row)
+            appid = app.appid
+        return _prefix_view(row, appid)
+
+    async def prefixes(self, actor: uuid.UUID, app_id: uuid.UUID) -> list[PrefixView]:
+        async with self.db.sessions() as session:
+            app = await self._managed(session, actor, app_id)
+            rows = await session.scalars(
+                select(UrlPrefix).where(UrlPrefix.app_id == app_id).order_by(UrlPrefix.created_at)
+            )
+            return [_prefix_view(row, app.appid) for row in rows]
+
+    async def verify_prefix(
+        self, actor: uuid.UUID, app_id: uuid.UUID, prefix_id: uuid.UUID
+    ) -> PrefixView:
+        """Ownership proof: the prefix's site serves /omo-verify-<appid>.txt holding the
+        token we gave, as WeChat asks for its 'scan ordinary links' rule."""
+        async with self.db.sessions() as session:
+            app = await self._managed(session, actor, app_id, MANAGERS)
+            row = await session.get(UrlPrefix, prefix_id)
+            if row is None or row.app_id != app_id:
+                raise ProblemError("not-found", "No such link prefix.")
+            url, token, appid = verify_url_of(row.prefix, app.appid), row.token, app.appid
+        if not await self._serves_token(url, token):
+            raise ProblemError(
+                "miniapps-prefix-unverified",
+                "Serve the token at %(url)s, then try again.",
+                params={"url": url},
+            )
+        async with self.db.transaction() as session:
+            row = await session.get(UrlPrefix, prefix_id)
+            assert row is not None
+            row.verified_at = self.clock.now()
+        return _prefix_view(row, appid)
+
+    async def _serves_token(self, url: str, token: str) -> bool:
+        try:
+            await check_destination(url, allow_private=self.allow_private)
+            async with httpx.AsyncClient(
+                timeout=VERIFY_TIMEOUT_SECONDS, follow_redirects=False
+            ) as http:
+                response = await http.get(url)
+        except (RefusedDestination, httpx.HTTPError):
+            return False
+        return response.status_code == 200 and response.text.strip() == token
+
+    async def resolve_link(self, link: str) -> Resolved:
+        """A scanned link under a verified prefix → the mini program page to open, with the
+        original link passed on (longest prefix wins)."""
+        if len(link) > 2048:
+            raise ProblemError("not-found", "No mini program answers this link.")
+        candidates = {link[:end] for end in range(1, min(len(link), 512) + 1)}
+        async with self.db.sessions() as session:
+            row = await session.execute(
+                select(UrlPrefix.page, MiniApp.appid)
+                .join(MiniApp, MiniApp.id == UrlPrefix.app_id)
+                .where(UrlPrefix.prefix.in_(candidates), UrlPrefix.verified_at.is_not(None))
+                .order_by(func.length(UrlPrefix.prefix).desc())
+                .limit(1)
+            )
+            found = row.first()
+        if found is None:
+            raise ProblemError("not-found", "No mini program answers this link.")
+        return Resolved(appid=found.appid, page=found.page, link=link)
+
+
+def _prefix_view(row: UrlPrefix, appid: str) -> PrefixView:
+    return PrefixView(
+        id=row.id,
+        prefix=row.prefix,
+        page=row.page,
+        verify_url=verify_url_of(row.prefix, appid),
+        token=row.token,
+        verified=row.verified_at is not None,
+    )
+
+
+def _new_version(app_id: uuid.UUID, package: Package, data: bytes, now: datetime) -> Version:
+    manifest = package.manifest
+    normalised = dict(manifest.raw)
+    normalised["window"] = manifest.window
+    normalised["req_permissions"] = [
+        {"name": p.name, "reason": p.reason} for p in manifest.permissions
+    ]
+    return Version(
+        id=new_id(),
+        app_id=app_id,
+        code=manifest.version_code,
+        name=manifest.version_name,
+        manifest=normalised,
+        package=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        packed_size=package.packed_size,
+        unpacked_size=package.unpacked_size,
+        state="uploaded",
+        uploaded_at=now,
+        released_at=None,
+    )
+
+
+def _package_problem(invalid: PackageInvalid) -> ProblemError:
+    problems = [{"code": v.code, "where": v.where} for v in invalid.violations[:50]]
+    if invalid.too_large:
+        return ProblemError(
+            "miniapps-package-too-large",
+            "A package may hold at most 1 MiB, packed or unpacked.",
+            problems=problems,
+        )
+    return ProblemError(
+        "miniapps-invalid-package",
+        "Fix the problems listed, then upload again.",
+        problems=problems,
+    )
