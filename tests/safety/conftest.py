@@ -3,6 +3,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from tests.safety.factories_messaging import FACTORIES as MESSAGING_FACTORIES
+from tests.safety.factories_miniapps import FACTORIES as MINIAPPS_FACTORIES
+from tests.safety.factories_miniapps import developer_tenancy
 from tests.safety.factories_pay import FACTORIES as PAY_FACTORIES
 from tests.safety.factories_pay import merchant_of
 from tests.safety.matrix import Caller, ResourceFactory, Tenancy
@@ -64,6 +66,7 @@ def resources() -> dict[str, ResourceFactory]:
         "accounts.account": _official_account,
         **MESSAGING_FACTORIES,
         **PAY_FACTORIES,
+        **MINIAPPS_FACTORIES,
     }
 
 
@@ -76,4 +79,7 @@ async def tenancies(
     outsider = await person(client, app, "+447911123456", "Olivia")
     await _official_account(client, outsider)
     await merchant_of(client, outsider)  # and a member of its own merchant
-    return {"brand-member": Tenancy(insider=callers["owner"], outsider=outsider)}
+    return {
+        "brand-member": Tenancy(insider=callers["owner"], outsider=outsider),
+        "miniapp": await developer_tenancy(client, callers["owner"], outsider),
+    }

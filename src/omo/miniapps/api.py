@@ -112,6 +112,35 @@ async def _developer(appid: str, request: Request, service: MiniApps) -> uuid.UU
 Developer = Annotated[uuid.UUID, Depends(_developer)]
 
 
+# Access checks as dependencies: strangers get 404 before the body is even validated.
+
+
+async def _app_member(
+    app_id: uuid.UUID, principal: CurrentPrincipal, service: MiniApps
+) -> uuid.UUID:
+    await service.app(principal.user_id, app_id)
+    return app_id
+
+
+async def _app_manager(
+    app_id: uuid.UUID, principal: CurrentPrincipal, service: MiniApps
+) -> uuid.UUID:
+    await service.require_manager(principal.user_id, app_id)
+    return app_id
+
+
+async def _org_manager(
+    organisation_id: uuid.UUID, principal: CurrentPrincipal, service: MiniApps
+) -> uuid.UUID:
+    await service.accounts.require_member(principal.user_id, organisation_id, MANAGERS)
+    return organisation_id
+
+
+AppMember = Annotated[uuid.UUID, Depends(_app_member)]
+AppManager = Annotated[uuid.UUID, Depends(_app_manager)]
+OrgManager = Annotated[uuid.UUID, Depends(_org_manager)]
+
+
 async def _read_zip(request: Request) -> bytes:
     data = bytearray()
     async for chunk in request.stream():
@@ -186,7 +215,7 @@ def _png(url: str) -> Response:
     return Response(buffer.getvalue(), media_type="image/png")
 
 
-Page = Annotated[str, Query(min_length=1, max_length=200)]
+Page = Annotated[str, Query(max_length=200, description="Default: the entry page")]
 Scene = Annotated[str, Query(max_length=SCENE_MAX)]
 
 
@@ -200,7 +229,7 @@ Scene = Annotated[str, Query(max_length=SCENE_MAX)]
     openapi_extra=ORG_MANAGER,
 )
 async def register_app(
-    organisation_id: uuid.UUID, body: AppRequest, principal: CurrentPrincipal, service: MiniApps
+    organisation_id: OrgManager, body: AppRequest, principal: CurrentPrincipal, service: MiniApps
 ) -> CreatedAppOut:
     created = await service.register_app(principal.user_id, organisation_id, body.name)
     return CreatedAppOut(**_app(created.app).model_dump(), secret=created.secret)
@@ -290,7 +319,7 @@ async def testers(app_id: uuid.UUID, principal: CurrentPrincipal, service: MiniA
 
 @api.post("/apps/{app_id}/testers", response_model=TestersOut, openapi_extra=APP_MANAGER)
 async def add_tester(
-    app_id: uuid.UUID, body: TesterRequest, principal: CurrentPrincipal, service: MiniApps
+    app_id: AppManager, body: TesterRequest, principal: CurrentPrincipal, service: MiniApps
 ) -> TestersOut:
     return TestersOut(testers=await service.add_tester(principal.user_id, app_id, body.omo_id))
 
@@ -308,11 +337,11 @@ async def remove_tester(
 
 @api.get("/apps/{app_id}/code", response_model=CodeOut, openapi_extra=APP_MEMBER)
 async def code(
-    app_id: uuid.UUID,
+    app_id: AppMember,
     request: Request,
     principal: CurrentPrincipal,
     service: MiniApps,
-    page: Page,
+    page: Page = "",
     scene: Scene = "",
 ) -> CodeOut:
     """A mini program code: a QR whose URL opens a released page with the scene."""
@@ -324,7 +353,7 @@ async def code(
     "/apps/{app_id}/prefixes", response_model=PrefixOut, status_code=201, openapi_extra=APP_MANAGER
 )
 async def add_prefix(
-    app_id: uuid.UUID, body: PrefixRequest, principal: CurrentPrincipal, service: MiniApps
+    app_id: AppManager, body: PrefixRequest, principal: CurrentPrincipal, service: MiniApps
 ) -> PrefixOut:
     return _prefix(await service.add_prefix(principal.user_id, app_id, body.prefix, body.page))
 
@@ -390,7 +419,11 @@ async def dev_upload(app_id: Developer, request: Request, service: MiniApps) -> 
 
 @dev.get("/code", responses=PNG, response_class=Response, openapi_extra=DEVELOPER)
 async def dev_code(
-    app_id: Developer, request: Request, service: MiniApps, page: Page, scene: Scene = ""
+    app_id: Developer,
+    request: Request,
+    service: MiniApps,
+    page: Page = "",
+    scene: Scene = "",
 ) -> Response:
     """A mini program code as a PNG image (what the merchant prints on table 12)."""
     return _png(await service.code_for(app_id, page, scene, str(request.base_url)))

@@ -215,6 +215,10 @@ class MiniAppService:
         await self.accounts.require_member(actor, app.organisation_id, roles)
         return app
 
+    async def require_manager(self, actor: uuid.UUID, app_id: uuid.UUID) -> None:
+        async with self.db.sessions() as session:
+            await self._managed(session, actor, app_id, MANAGERS)
+
     async def _view_of(self, app: MiniApp) -> AppView:
         async with self.db.sessions() as session:
             released = await session.scalar(
@@ -446,7 +450,7 @@ class MiniAppService:
         """The URL of a code for one released page (checked against the release)."""
         check_scene(scene)
         appid = await self.appid_of(app_id)
-        launch = await self.launch(appid, page, None)
+        launch = await self.launch(appid, page or None, None)
         return self.code_url(base_url, appid, launch.page, scene)
 
     async def code_for_member(
