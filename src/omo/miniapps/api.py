@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from omo.accounts.service import MANAGERS
 from omo.core.access import Access, access
@@ -26,16 +26,20 @@ from omo.miniapps.schemas import (
     CodeOut,
     CreatedAppOut,
     LaunchOut,
+    LoginCodeOut,
     PermissionOut,
     PrefixOut,
     PrefixRequest,
     ResolvedOut,
     SecretOut,
+    SessionOut,
+    SessionRequest,
     TesterRequest,
     TestersOut,
     VersionOut,
 )
 from omo.miniapps.service import (
+    LOGIN_CODE_TTL,
     SCENE_MAX,
     AppView,
     Launch,
@@ -51,6 +55,8 @@ dev = APIRouter(
     tags=["mini programs: developer API"],
     responses=PROBLEM_RESPONSES,
 )
+
+compat = APIRouter(tags=["mini programs: developer API (WeChat-compatible)"])
 
 PERSON = access(Access.PERSON)
 ORG_MEMBER = access(
@@ -403,7 +409,23 @@ async def resolve_link(
     return ResolvedOut(appid=found.appid, page=found.page, link=found.link, url=host)
 
 
+@api.post("/launch/{appid}/login", response_model=LoginCodeOut, openapi_extra=PERSON)
+async def login_code(
+    appid: str, principal: CurrentPrincipal, service: MiniApps, trial: bool = False
+) -> LoginCodeOut:
+    """The bridge's `login`: the host asks for a one-time code and hands it to the frame."""
+    code = await service.login_code(appid, principal.user_id, trial=trial)
+    return LoginCodeOut(code=code, expires_in=int(LOGIN_CODE_TTL.total_seconds()))
+
+
 # -- developer API (appid + secret) ----------------------------------------------------------
+
+
+@dev.post("/sessions", response_model=SessionOut, openapi_extra=DEVELOPER)
+async def dev_session(app_id: Developer, body: SessionRequest, service: MiniApps) -> SessionOut:
+    """code → openid, unionid and session key (once per code, within 5 minutes)."""
+    found = await service.exchange_code(app_id, body.code)
+    return SessionOut(openid=found.openid, unionid=found.unionid, session_key=found.session_key)
 
 
 @dev.post(
@@ -429,5 +451,31 @@ async def dev_code(
     return _png(await service.code_for(app_id, page, scene, str(request.base_url)))
 
 
+@compat.get("/sns/jscode2session", openapi_extra=access(Access.ANONYMOUS))
+async def jscode2session(
+    service: MiniApps,
+    appid: Annotated[str, Query(max_length=64)] = "",
+    secret: Annotated[str, Query(max_length=128)] = "",
+    js_code: Annotated[str, Query(max_length=128)] = "",
+    grant_type: Annotated[str, Query(max_length=64)] = "",
+) -> JSONResponse:
+    """WeChat's shape, for code ported from WeChat mini programs' servers: credentials in
+    the query, errors as `errcode` in a 200 answer."""
+    if grant_type != "authorization_code":
+        return JSONResponse({"errcode": 40002, "errmsg": "invalid grant_type"})
+    try:
+        app_id = await service.authenticate(appid, secret)
+    except ProblemError:
+        return JSONResponse({"errcode": 40125, "errmsg": "invalid appid or appsecret"})
+    try:
+        found = await service.exchange_code(app_id, js_code)
+    except ProblemError:
+        return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
+    return JSONResponse(
+        {"openid": found.openid, "unionid": found.unionid, "session_key": found.session_key}
+    )
+
+
 router.include_router(api)
 router.include_router(dev)
+router.include_router(compat)

@@ -76,3 +76,16 @@ class UrlPrefix(Base):
     token: Mapped[str] = mapped_column(String(64))
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LoginCode(Base):
+    """A one-time code from the bridge's `login` (5 minutes); only its hash is kept. The mini
+    program's server exchanges it once, with appid + secret, for the openid."""
+
+    __tablename__ = "miniapps_login_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -97,3 +97,18 @@ class ResolvedOut(BaseModel):
     page: str
     link: str
     url: str = Field(description="The host page that opens the mini program with the link")
+
+
+class LoginCodeOut(BaseModel):
+    code: str = Field(description="One-time; the mini program's server exchanges it")
+    expires_in: int = Field(description="Seconds")
+
+
+class SessionRequest(RequestModel):
+    code: str = Field(min_length=1, max_length=128)
+
+
+class SessionOut(BaseModel):
+    openid: str
+    unionid: str
+    session_key: str = Field(description="For the mini program's server only")

@@ -9,13 +9,14 @@ back the one it superseded.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -30,7 +31,7 @@ from omo.core.errors import ProblemError, register
 from omo.core.ids import new_id
 from omo.core.outbound import RefusedDestination, check_destination
 from omo.identity.service import IdentityService
-from omo.miniapps.models import MiniApp, Tester, UrlPrefix, Version
+from omo.miniapps.models import LoginCode, MiniApp, Tester, UrlPrefix, Version
 from omo.miniapps.package import Package, PackageInvalid, load_package
 
 register("miniapps-invalid-package", 422, "The mini program package is not valid")
@@ -45,6 +46,7 @@ register("miniapps-bad-prefix", 422, "The link prefix is not valid")
 register("miniapps-prefix-taken", 409, "This link prefix is already registered")
 register("miniapps-prefix-unverified", 409, "The link prefix could not be verified")
 register("miniapps-bad-credentials", 401, "Wrong appid or secret")
+register("miniapps-code-invalid", 410, "The login code is unknown, used or expired")
 
 SCENE_MAX = 32
 # WeChat's scene alphabet: letters, digits and these marks (no spaces, quotes or '%').
@@ -52,6 +54,7 @@ SCENE_CHARS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&'()*+,/:;=?@-._~"
 )
 VERIFY_TIMEOUT_SECONDS = 5.0
+LOGIN_CODE_TTL = timedelta(minutes=5)
 
 
 def hash_secret(value: str) -> str:
@@ -111,6 +114,15 @@ class Launch:
     pages: list[str]
     permissions: list[dict[str, str]]
     window: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the mini program's server learns from a login code (jscode2session's shape)."""
+
+    openid: str
+    unionid: str
+    session_key: str
 
 
 @dataclass(frozen=True)
@@ -435,6 +447,48 @@ class MiniAppService:
             pages=view.pages,
             permissions=view.permissions,
             window=dict(version.manifest.get("window") or {}),
+        )
+
+    # -- login -----------------------------------------------------------------------------
+
+    async def login_code(self, appid: str, user_id: uuid.UUID, *, trial: bool = False) -> str:
+        """The bridge's `login`: a one-time code for this person and mini program, valid
+        5 minutes. It names nobody: only the mini program's server, holding the secret, can
+        turn it into an openid."""
+        launch = await self.launch(appid, None, user_id, trial=trial)
+        code = secrets.token_urlsafe(24)
+        async with self.db.transaction() as session:
+            app_id = await session.scalar(select(MiniApp.id).where(MiniApp.appid == launch.appid))
+            assert app_id is not None
+            session.add(
+                LoginCode(
+                    code_hash=hash_secret(code),
+                    app_id=app_id,
+                    user_id=user_id,
+                    expires_at=self.clock.now() + LOGIN_CODE_TTL,
+                    used_at=None,
+                )
+            )
+        return code
+
+    async def exchange_code(self, app_id: uuid.UUID, code: str) -> Session:
+        """code → openid (per mini program), unionid (per organisation) and a fresh session
+        key. A code is good once, for the mini program it was issued to, for 5 minutes."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            row = await session.get(LoginCode, hash_secret(code), with_for_update=True)
+            if row is None or row.app_id != app_id or row.used_at is not None:
+                raise ProblemError("miniapps-code-invalid", "Ask the mini program for a new code.")
+            if row.expires_at <= now:
+                raise ProblemError("miniapps-code-invalid", "Ask the mini program for a new code.")
+            row.used_at = now
+            app = await session.get(MiniApp, app_id)
+            assert app is not None
+            user_id, appid, organisation = row.user_id, app.appid, app.organisation_id
+        return Session(
+            openid=await self.identity.openid(f"miniapp:{appid}", user_id),
+            unionid=await self.identity.unionid(str(organisation), user_id),
+            session_key=base64.b64encode(secrets.token_bytes(16)).decode(),
         )
 
     # -- codes -----------------------------------------------------------------------------

@@ -81,9 +81,25 @@ def upgrade() -> None:
         sa.UniqueConstraint("prefix", name=op.f("uq_miniapps_url_prefixes_prefix")),
     )
     op.create_index(op.f("ix_miniapps_url_prefixes_app_id"), "miniapps_url_prefixes", ["app_id"])
+    op.create_table(
+        "miniapps_login_codes",
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("app_id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("expires_at", omo.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", omo.core.db.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["app_id"],
+            ["miniapps_apps.id"],
+            name=op.f("fk_miniapps_login_codes_app_id_miniapps_apps"),
+        ),
+        sa.PrimaryKeyConstraint("code_hash", name=op.f("pk_miniapps_login_codes")),
+    )
+    op.create_index(op.f("ix_miniapps_login_codes_app_id"), "miniapps_login_codes", ["app_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("miniapps_login_codes")
     op.drop_table("miniapps_url_prefixes")
     op.drop_table("miniapps_testers")
     op.drop_index("ix_miniapps_versions_app_state", table_name="miniapps_versions")
