@@ -19,6 +19,7 @@ from omo.accounts.service import MANAGERS
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal
 from omo.core.errors import PROBLEM_RESPONSES, ProblemError
+from omo.miniapps import pages
 from omo.miniapps.package import MAX_PACKAGE_BYTES
 from omo.miniapps.schemas import (
     AppOut,
@@ -479,3 +480,4 @@ async def jscode2session(
 router.include_router(api)
 router.include_router(dev)
 router.include_router(compat)
+router.include_router(pages.router)

@@ -32,7 +32,8 @@ from omo.core.ids import new_id
 from omo.core.outbound import RefusedDestination, check_destination
 from omo.identity.service import IdentityService
 from omo.miniapps.models import LoginCode, MiniApp, Tester, UrlPrefix, Version
-from omo.miniapps.package import Package, PackageInvalid, load_package
+from omo.miniapps.origin import FileCache
+from omo.miniapps.package import Package, PackageInvalid, load_package, read_package
 
 register("miniapps-invalid-package", 422, "The mini program package is not valid")
 register("miniapps-package-too-large", 413, "The mini program package is too large")
@@ -185,6 +186,7 @@ class MiniAppService:
         self.accounts = accounts
         self.public_url = public_url.rstrip("/")
         self.allow_private = allow_private_destinations
+        self.files = FileCache()
 
     # -- registration ----------------------------------------------------------------------
 
@@ -382,6 +384,7 @@ class MiniAppService:
                     "miniapps-bad-state", "There is no earlier release to go back to."
                 )
             current.state = "withdrawn"
+            self.files.drop(str(current.id))
             previous.state = "released"
             previous.released_at = self.clock.now()
         return _version_view(previous)
@@ -448,6 +451,29 @@ class MiniAppService:
             permissions=view.permissions,
             window=dict(version.manifest.get("window") or {}),
         )
+
+    async def package_files(self, appid: str, version_id: str) -> dict[str, bytes] | None:
+        """A version's files for the package origin (withdrawn versions are gone)."""
+        cached = self.files.get(version_id)
+        if cached is not None and cached.get("\0appid") == appid.encode():
+            return cached
+        try:
+            key = uuid.UUID(version_id)
+        except ValueError:
+            return None
+        async with self.db.sessions() as session:
+            row = await session.execute(
+                select(Version.package, Version.state)
+                .join(MiniApp, MiniApp.id == Version.app_id)
+                .where(Version.id == key, MiniApp.appid == appid)
+            )
+            found = row.first()
+        if found is None or found.state == "withdrawn":
+            return None
+        files = dict(read_package(found.package))
+        files["\0appid"] = appid.encode()  # the key no package path can take
+        self.files.put(version_id, files)
+        return files
 
     # -- login -----------------------------------------------------------------------------
 
