@@ -90,7 +90,7 @@ async def test_the_host_page_frames_the_package_origin_sandboxed(
     html = response.text
     assert 'sandbox="allow-scripts"' in html
     assert "allow-same-origin" not in html
-    assert f'src="{PACKAGE_ORIGIN}/_mpf/{program.appid}/' in html
+    assert f'data-src="{PACKAGE_ORIGIN}/_mpf/{program.appid}/' in html
     policies = response.headers.get_list("content-security-policy")
     assert len(policies) == 1
     assert f"frame-src {PACKAGE_ORIGIN}" in policies[0]

@@ -112,5 +112,8 @@ function connect() {
   frame.contentWindow.postMessage({ omo: "bridge", v: PROTOCOL }, "*", [channel.port2]);
 }
 
+// Listen first, then load: a load that happened before this module ran would leave the
+// frame without its port.
 frame.addEventListener("load", connect);
+frame.src = frame.dataset.src;
 backButton.addEventListener("click", () => methods.navigateBack().catch(() => {}));
