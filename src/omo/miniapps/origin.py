@@ -87,7 +87,11 @@ class MiniAppOrigin:
         path: str = scope["path"]
         if path == "/omo.js":
             await self._answer(
-                send, 200, b"text/javascript; charset=utf-8", self.script, cache=b"no-cache"
+                send,
+                200,
+                b"text/javascript; charset=utf-8",
+                self.script,
+                cache=b"public, max-age=300",
             )
             return
         found = await self._package_file(scope, path) if path.startswith(PACKAGE_PREFIX) else None
