@@ -10,6 +10,8 @@ from omo.core.clock import ManualClock
 
 
 async def _code(client: httpx.AsyncClient, program: Program, person: Person) -> str:
+    accepted = await client.post(f"{API}/launch/{program.appid}/privacy", headers=person.headers)
+    assert accepted.status_code == 200, accepted.text
     response = await client.post(f"{API}/launch/{program.appid}/login", headers=person.headers)
     assert response.status_code == 200, response.text
     assert response.json()["expires_in"] == 300
@@ -93,6 +95,15 @@ async def test_openids_differ_across_organisations_and_reveal_no_phone(
     for value in (mine["openid"], mine["unionid"]):
         assert "612345678" not in value
         assert diner.omo_id not in value
+
+
+async def test_login_waits_for_the_privacy_notice_to_be_accepted(
+    client: httpx.AsyncClient, program: Program, diner: Person
+) -> None:
+    await released(client, program)
+    response = await client.post(f"{API}/launch/{program.appid}/login", headers=diner.headers)
+    assert response.status_code == 403
+    assert response.json()["type"] == "/problems/miniapps-privacy-not-accepted"
 
 
 async def test_login_is_refused_before_a_release_to_non_testers(

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import segno
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from omo.accounts.service import MANAGERS
@@ -25,16 +25,22 @@ from omo.miniapps.schemas import (
     AppOut,
     AppRequest,
     CodeOut,
+    ConsentOut,
     CreatedAppOut,
+    GrantRequest,
     LaunchOut,
     LoginCodeOut,
     PermissionOut,
     PrefixOut,
     PrefixRequest,
+    ProfileOut,
     ResolvedOut,
     SecretOut,
     SessionOut,
     SessionRequest,
+    StorageRequest,
+    StorageUsageOut,
+    StorageValueOut,
     TesterRequest,
     TestersOut,
     VersionOut,
@@ -42,7 +48,9 @@ from omo.miniapps.schemas import (
 from omo.miniapps.service import (
     LOGIN_CODE_TTL,
     SCENE_MAX,
+    STORAGE_QUOTA_BYTES,
     AppView,
+    ConsentView,
     Launch,
     MiniAppService,
     PrefixView,
@@ -417,6 +425,89 @@ async def login_code(
     """The bridge's `login`: the host asks for a one-time code and hands it to the frame."""
     code = await service.login_code(appid, principal.user_id, trial=trial)
     return LoginCodeOut(code=code, expires_in=int(LOGIN_CODE_TTL.total_seconds()))
+
+
+def _consent(view: ConsentView) -> ConsentOut:
+    return ConsentOut(
+        appid=view.appid, name=view.name, privacy_accepted=view.privacy_accepted, grants=view.grants
+    )
+
+
+Permission = Annotated[str, Path(max_length=32, pattern=r"^[a-z_]+$")]
+Key = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+@api.get("/launch/{appid}/consent", response_model=ConsentOut, openapi_extra=PERSON)
+async def consent(appid: str, principal: CurrentPrincipal, service: MiniApps) -> ConsentOut:
+    return _consent(await service.consent(appid, principal.user_id))
+
+
+@api.post("/launch/{appid}/privacy", response_model=ConsentOut, openapi_extra=PERSON)
+async def accept_privacy(
+    appid: str, principal: CurrentPrincipal, service: MiniApps, trial: bool = False
+) -> ConsentOut:
+    """The person accepts the privacy notice (shown by the host before first use)."""
+    return _consent(await service.accept_privacy(appid, principal.user_id, trial=trial))
+
+
+@api.put("/launch/{appid}/grants/{permission}", response_model=ConsentOut, openapi_extra=PERSON)
+async def set_grant(
+    appid: str,
+    permission: Permission,
+    body: GrantRequest,
+    principal: CurrentPrincipal,
+    service: MiniApps,
+    trial: bool = False,
+) -> ConsentOut:
+    """The person's answer to the host's prompt: allow or deny one permission."""
+    view = await service.set_grant(appid, principal.user_id, permission, body.granted, trial=trial)
+    return _consent(view)
+
+
+@api.delete("/launch/{appid}/grants/{permission}", response_model=ConsentOut, openapi_extra=PERSON)
+async def revoke_grant(
+    appid: str, permission: Permission, principal: CurrentPrincipal, service: MiniApps
+) -> ConsentOut:
+    """Revoke (app settings): the next call asks again."""
+    return _consent(await service.revoke(appid, principal.user_id, permission))
+
+
+@api.get("/me/consents", response_model=list[ConsentOut], openapi_extra=PERSON)
+async def my_consents(principal: CurrentPrincipal, service: MiniApps) -> list[ConsentOut]:
+    return [_consent(v) for v in await service.consents_of(principal.user_id)]
+
+
+@api.get("/launch/{appid}/profile", response_model=ProfileOut, openapi_extra=PERSON)
+async def user_profile(appid: str, principal: CurrentPrincipal, service: MiniApps) -> ProfileOut:
+    """getUserProfile: nickname and avatar, only after the person allowed `profile`."""
+    found = await service.user_profile(appid, principal.user_id)
+    return ProfileOut(nickname=found.nickname, avatar_url=found.avatar_url)
+
+
+@api.get("/launch/{appid}/storage/{key}", response_model=StorageValueOut, openapi_extra=PERSON)
+async def storage_get(
+    appid: str, key: Key, principal: CurrentPrincipal, service: MiniApps
+) -> StorageValueOut:
+    value = await service.storage_get(appid, principal.user_id, key)
+    if value is None:
+        raise ProblemError("not-found", "No such key.")
+    return StorageValueOut(key=key, value=value)
+
+
+@api.put("/launch/{appid}/storage/{key}", response_model=StorageUsageOut, openapi_extra=PERSON)
+async def storage_set(
+    appid: str, key: Key, body: StorageRequest, principal: CurrentPrincipal, service: MiniApps
+) -> StorageUsageOut:
+    used = await service.storage_set(appid, principal.user_id, key, body.value)
+    return StorageUsageOut(used=used, quota=STORAGE_QUOTA_BYTES)
+
+
+@api.delete("/launch/{appid}/storage/{key}", status_code=204, openapi_extra=PERSON)
+async def storage_remove(
+    appid: str, key: Key, principal: CurrentPrincipal, service: MiniApps
+) -> Response:
+    await service.storage_remove(appid, principal.user_id, key)
+    return Response(status_code=204)
 
 
 # -- developer API (appid + secret) ----------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     Uuid,
 )
@@ -89,3 +90,28 @@ class LoginCode(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Consent(Base):
+    """A person's privacy-notice acceptance and permission grants for one mini program;
+    grants: permission name -> true (granted) | false (denied). Revocable at any time."""
+
+    __tablename__ = "miniapps_consents"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    privacy_accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    grants: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StorageItem(Base):
+    """The `storage` calls: a small key-value store per person per mini program."""
+
+    __tablename__ = "miniapps_storage"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, Principal
 from omo.core.errors import ProblemError
+from omo.core.i18n import gettext_for
 from omo.miniapps.origin import PACKAGE_PREFIX
 from omo.miniapps.service import MiniAppService, check_scene
 from omo.web.pages import render
@@ -33,6 +34,25 @@ async def _principal(request: Request) -> Principal | None:
     if principal and principal.locale:
         request.state.locale = principal.locale
     return principal
+
+
+def _json_for_script(value: object) -> str:
+    """JSON safe inside <script>: no '<', '>' or '&' survives as itself."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def permission_names(request: Request) -> dict[str, str]:
+    _ = gettext_for(request)
+    return {
+        "profile": _("Your nickname and avatar"),
+        "location": _("Your approximate location"),
+        "precise_location": _("Your precise location"),
+        "camera": _("Scanning codes with the camera"),
+        "payment": _("Payments"),
+        "coupons": _("Your coupons"),
+        "subscribe_message": _("Sending you notifications"),
+        "share": _("Sharing to your chats"),
+    }
 
 
 def host_csp(nonce: str, miniapp_origin: str) -> str:
@@ -78,22 +98,27 @@ async def host_page(
         "origin": origin,
         "page": launch.page,
         "pages": launch.pages,
-        "permissions": [p["name"] for p in launch.permissions],
+        "name": launch.name,
+        "permissions": {p["name"]: p["reason"] for p in launch.permissions},
         "scene": scene,
         "link": link,
         "trial": launch.trial,
+    }
+    names = permission_names(request)
+    _ = gettext_for(request)
+    texts = {
+        "names": names,
+        "asks": _("%(name)s asks for: %(what)s"),
     }
     response = render(
         request,
         "miniapp_host.html",
         launch=launch,
+        permission_names=names,
         frame_src=f"{base}{quote(launch.page)}.html",
-        # Safe inside <script>: no '<', '>' or '&' survives as itself (the link is the
-        # scanned URL, chosen by whoever printed the code).
-        options=json.dumps(options)
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026"),
+        # The link is the scanned URL, chosen by whoever printed the code.
+        options=_json_for_script(options),
+        texts=_json_for_script(texts),
     )
     response.headers["Content-Security-Policy"] = host_csp(request.state.csp_nonce, origin)
     return response

@@ -112,3 +112,33 @@ class SessionOut(BaseModel):
     openid: str
     unionid: str
     session_key: str = Field(description="For the mini program's server only")
+
+
+class ConsentOut(BaseModel):
+    appid: str
+    name: str
+    privacy_accepted: bool
+    grants: dict[str, bool] = Field(description="permission -> granted (true) or denied")
+
+
+class GrantRequest(RequestModel):
+    granted: bool
+
+
+class ProfileOut(BaseModel):
+    nickname: str
+    avatar_url: str | None
+
+
+class StorageValueOut(BaseModel):
+    key: str
+    value: str
+
+
+class StorageRequest(RequestModel):
+    value: str = Field(max_length=65536)
+
+
+class StorageUsageOut(BaseModel):
+    used: int
+    quota: int

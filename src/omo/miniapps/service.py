@@ -31,7 +31,15 @@ from omo.core.errors import ProblemError, register
 from omo.core.ids import new_id
 from omo.core.outbound import RefusedDestination, check_destination
 from omo.identity.service import IdentityService
-from omo.miniapps.models import LoginCode, MiniApp, Tester, UrlPrefix, Version
+from omo.miniapps.models import (
+    Consent,
+    LoginCode,
+    MiniApp,
+    StorageItem,
+    Tester,
+    UrlPrefix,
+    Version,
+)
 from omo.miniapps.origin import FileCache
 from omo.miniapps.package import Package, PackageInvalid, load_package, read_package
 
@@ -48,6 +56,10 @@ register("miniapps-prefix-taken", 409, "This link prefix is already registered")
 register("miniapps-prefix-unverified", 409, "The link prefix could not be verified")
 register("miniapps-bad-credentials", 401, "Wrong appid or secret")
 register("miniapps-code-invalid", 410, "The login code is unknown, used or expired")
+register("miniapps-privacy-not-accepted", 403, "Accept the mini program's privacy notice first")
+register("miniapps-permission-not-declared", 403, "The mini program did not ask for this")
+register("miniapps-permission-denied", 403, "You did not allow this")
+register("miniapps-storage-full", 413, "The mini program's storage is full")
 
 SCENE_MAX = 32
 # WeChat's scene alphabet: letters, digits and these marks (no spaces, quotes or '%').
@@ -56,6 +68,8 @@ SCENE_CHARS = frozenset(
 )
 VERIFY_TIMEOUT_SECONDS = 5.0
 LOGIN_CODE_TTL = timedelta(minutes=5)
+STORAGE_QUOTA_BYTES = 256 * 1024  # per person per mini program
+STORAGE_VALUE_BYTES = 64 * 1024
 
 
 def hash_secret(value: str) -> str:
@@ -124,6 +138,20 @@ class Session:
     openid: str
     unionid: str
     session_key: str
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    appid: str
+    name: str
+    privacy_accepted: bool
+    grants: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class Profile:
+    nickname: str
+    avatar_url: str | None
 
 
 @dataclass(frozen=True)
@@ -475,6 +503,172 @@ class MiniAppService:
         self.files.put(version_id, files)
         return files
 
+    # -- consent, permissions, storage ----------------------------------------------------
+
+    async def _app_by_appid(self, session: AsyncSession, appid: str) -> MiniApp:
+        app = await session.scalar(select(MiniApp).where(MiniApp.appid == appid))
+        if app is None:
+            raise ProblemError("not-found", "No such mini program.")
+        return app
+
+    async def consent(self, appid: str, user_id: uuid.UUID) -> ConsentView:
+        async with self.db.sessions() as session:
+            app = await self._app_by_appid(session, appid)
+            row = await session.get(Consent, (app.id, user_id))
+        return ConsentView(
+            appid=app.appid,
+            name=app.name,
+            privacy_accepted=bool(row and row.privacy_accepted_at),
+            grants=dict(row.grants) if row else {},
+        )
+
+    async def _consent_row(
+        self, session: AsyncSession, app: MiniApp, user_id: uuid.UUID
+    ) -> Consent:
+        row = await session.get(Consent, (app.id, user_id), with_for_update=True)
+        if row is None:
+            row = Consent(
+                app_id=app.id,
+                user_id=user_id,
+                privacy_accepted_at=None,
+                grants={},
+                updated_at=self.clock.now(),
+            )
+            session.add(row)
+        return row
+
+    async def accept_privacy(
+        self, appid: str, user_id: uuid.UUID, *, trial: bool = False
+    ) -> ConsentView:
+        """The person read the privacy notice (what the mini program collects and why, from
+        its manifest) and accepts it: the bridge works from now on."""
+        await self.launch(appid, None, user_id, trial=trial)
+        async with self.db.transaction() as session:
+            app = await self._app_by_appid(session, appid)
+            row = await self._consent_row(session, app, user_id)
+            row.privacy_accepted_at = row.privacy_accepted_at or self.clock.now()
+            row.updated_at = self.clock.now()
+        return await self.consent(appid, user_id)
+
+    async def set_grant(
+        self,
+        appid: str,
+        user_id: uuid.UUID,
+        permission: str,
+        granted: bool,
+        *,
+        trial: bool = False,
+    ) -> ConsentView:
+        """The person's answer to the prompt (or a change in settings). Only permissions the
+        running version's manifest asks for can be granted."""
+        launch = await self.launch(appid, None, user_id, trial=trial)
+        if granted and permission not in [p["name"] for p in launch.permissions]:
+            raise ProblemError(
+                "miniapps-permission-not-declared", "Its manifest does not ask for it."
+            )
+        async with self.db.transaction() as session:
+            app = await self._app_by_appid(session, appid)
+            row = await self._consent_row(session, app, user_id)
+            if row.privacy_accepted_at is None:
+                raise ProblemError("miniapps-privacy-not-accepted", "Read and accept it first.")
+            row.grants = {**row.grants, permission: granted}
+            row.updated_at = self.clock.now()
+        return await self.consent(appid, user_id)
+
+    async def revoke(self, appid: str, user_id: uuid.UUID, permission: str) -> ConsentView:
+        async with self.db.transaction() as session:
+            app = await self._app_by_appid(session, appid)
+            row = await session.get(Consent, (app.id, user_id), with_for_update=True)
+            if row is not None and permission in row.grants:
+                row.grants = {k: v for k, v in row.grants.items() if k != permission}
+                row.updated_at = self.clock.now()
+        return await self.consent(appid, user_id)
+
+    async def consents_of(self, user_id: uuid.UUID) -> list[ConsentView]:
+        """Every mini program the person accepted or granted something (app settings)."""
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(Consent, MiniApp)
+                .join(MiniApp, MiniApp.id == Consent.app_id)
+                .where(Consent.user_id == user_id)
+                .order_by(MiniApp.name)
+            )
+            return [
+                ConsentView(
+                    app.appid,
+                    app.name,
+                    consent.privacy_accepted_at is not None,
+                    dict(consent.grants),
+                )
+                for consent, app in rows
+            ]
+
+    async def require(self, appid: str, user_id: uuid.UUID, permission: str | None) -> MiniApp:
+        """A bridge call may go on: privacy notice accepted and, if the call needs a
+        permission, the person granted it."""
+        async with self.db.sessions() as session:
+            app = await self._app_by_appid(session, appid)
+            row = await session.get(Consent, (app.id, user_id))
+        if row is None or row.privacy_accepted_at is None:
+            raise ProblemError("miniapps-privacy-not-accepted", "Read and accept it first.")
+        if permission is not None and row.grants.get(permission) is not True:
+            raise ProblemError("miniapps-permission-denied", "Allow it in the prompt or settings.")
+        return app
+
+    async def user_profile(self, appid: str, user_id: uuid.UUID) -> Profile:
+        """getUserProfile: nickname and avatar, only with the `profile` grant."""
+        await self.require(appid, user_id, "profile")
+        profiles = await self.identity.public_profiles([user_id])
+        profile = profiles[user_id]
+        avatar = f"/api/v1/identity/avatars/{profile.avatar_id}" if profile.avatar_id else None
+        return Profile(nickname=profile.display_name, avatar_url=avatar)
+
+    async def storage_get(self, appid: str, user_id: uuid.UUID, key: str) -> str | None:
+        app = await self.require(appid, user_id, None)
+        async with self.db.sessions() as session:
+            item = await session.get(StorageItem, (app.id, user_id, key))
+            return item.value if item else None
+
+    async def storage_set(self, appid: str, user_id: uuid.UUID, key: str, value: str) -> int:
+        """Store a value; the person's total for this mini program stays within the quota.
+        Returns the bytes used."""
+        app = await self.require(appid, user_id, None)
+        size = len(key.encode()) + len(value.encode())
+        if size > STORAGE_VALUE_BYTES:
+            raise ProblemError(
+                "miniapps-storage-full",
+                "Store at most %(kib)d KiB per key.",
+                params={"kib": STORAGE_VALUE_BYTES // 1024},
+            )
+        async with self.db.transaction() as session:
+            item = await session.get(StorageItem, (app.id, user_id, key), with_for_update=True)
+            used = await session.scalar(
+                select(func.coalesce(func.sum(StorageItem.size), 0)).where(
+                    StorageItem.app_id == app.id, StorageItem.user_id == user_id
+                )
+            )
+            total = int(used or 0) - (item.size if item else 0) + size
+            if total > STORAGE_QUOTA_BYTES:
+                raise ProblemError(
+                    "miniapps-storage-full",
+                    "A mini program may keep %(kib)d KiB per person.",
+                    params={"kib": STORAGE_QUOTA_BYTES // 1024},
+                )
+            if item is None:
+                session.add(
+                    StorageItem(app_id=app.id, user_id=user_id, key=key, value=value, size=size)
+                )
+            else:
+                item.value, item.size = value, size
+        return total
+
+    async def storage_remove(self, appid: str, user_id: uuid.UUID, key: str) -> None:
+        app = await self.require(appid, user_id, None)
+        async with self.db.transaction() as session:
+            item = await session.get(StorageItem, (app.id, user_id, key))
+            if item is not None:
+                await session.delete(item)
+
     # -- login -----------------------------------------------------------------------------
 
     async def login_code(self, appid: str, user_id: uuid.UUID, *, trial: bool = False) -> str:
@@ -482,6 +676,7 @@ class MiniAppService:
         5 minutes. It names nobody: only the mini program's server, holding the secret, can
         turn it into an openid."""
         launch = await self.launch(appid, None, user_id, trial=trial)
+        await self.require(appid, user_id, None)
         code = secrets.token_urlsafe(24)
         async with self.db.transaction() as session:
             app_id = await session.scalar(select(MiniApp.id).where(MiniApp.appid == launch.appid))

@@ -96,9 +96,40 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("code_hash", name=op.f("pk_miniapps_login_codes")),
     )
     op.create_index(op.f("ix_miniapps_login_codes_app_id"), "miniapps_login_codes", ["app_id"])
+    op.create_table(
+        "miniapps_consents",
+        sa.Column("app_id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("privacy_accepted_at", omo.core.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("grants", sa.JSON(), nullable=False),
+        sa.Column("updated_at", omo.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["app_id"],
+            ["miniapps_apps.id"],
+            name=op.f("fk_miniapps_consents_app_id_miniapps_apps"),
+        ),
+        sa.PrimaryKeyConstraint("app_id", "user_id", name=op.f("pk_miniapps_consents")),
+    )
+    op.create_index(op.f("ix_miniapps_consents_user_id"), "miniapps_consents", ["user_id"])
+    op.create_table(
+        "miniapps_storage",
+        sa.Column("app_id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["app_id"],
+            ["miniapps_apps.id"],
+            name=op.f("fk_miniapps_storage_app_id_miniapps_apps"),
+        ),
+        sa.PrimaryKeyConstraint("app_id", "user_id", "key", name=op.f("pk_miniapps_storage")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("miniapps_storage")
+    op.drop_table("miniapps_consents")
     op.drop_table("miniapps_login_codes")
     op.drop_table("miniapps_url_prefixes")
     op.drop_table("miniapps_testers")

@@ -7,6 +7,12 @@ import { call, problemText } from "./api.js";
 
 const PROTOCOL = 1;
 const options = JSON.parse(document.getElementById("miniapp-options").textContent);
+const texts = JSON.parse(document.getElementById("miniapp-texts").textContent);
+const privacy = document.querySelector("[data-miniapp-privacy]");
+const prompt = document.querySelector("[data-miniapp-prompt]");
+const launchApi = `/api/v1/miniapps/launch/${options.appid}`;
+const trialQuery = options.trial ? "?trial=true" : "";
+let consent = { privacy_accepted: false, grants: {} };
 const frame = document.querySelector("[data-miniapp-frame]");
 const backButton = document.querySelector("[data-miniapp-back]");
 const stack = [options.page];
@@ -29,6 +35,44 @@ const NEEDS = {
   requestSubscribeMessage: "subscribe_message",
   share: "share",
 };
+
+// Ask the person once per permission (the answer is kept server-side, revocable in settings).
+function ask(permission) {
+  const name = texts.names[permission] || permission;
+  prompt.querySelector("[data-prompt-title]").textContent = texts.asks
+    .replace("%(name)s", options.name)
+    .replace("%(what)s", name);
+  prompt.querySelector("[data-prompt-reason]").textContent = options.permissions[permission] || "";
+  prompt.hidden = false;
+  const allow = prompt.querySelector("[data-prompt-allow]");
+  allow.focus();
+  return new Promise((resolve) => {
+    const answer = (granted) => () => {
+      prompt.hidden = true;
+      resolve(granted);
+    };
+    allow.onclick = answer(true);
+    prompt.querySelector("[data-prompt-deny]").onclick = answer(false);
+  });
+}
+
+async function ensureGrant(permission) {
+  if (!Object.hasOwn(options.permissions, permission)) {
+    throw new BridgeError("permission_not_declared", permission);
+  }
+  let granted = consent.grants[permission];
+  if (granted === undefined) {
+    granted = await ask(permission);
+    consent = await call("PUT", `${launchApi}/grants/${permission}${trialQuery}`, { granted });
+  }
+  if (granted !== true) throw new BridgeError("permission_denied", permission);
+}
+
+function storageKey(params) {
+  const key = String(params.key || "");
+  if (!key || key.length > 128) throw new BridgeError("invalid_key", key);
+  return encodeURIComponent(key);
+}
 
 function pageOf(url) {
   const [path, query = ""] = String(url || "").replace(/^\/+/, "").split("?");
@@ -54,6 +98,48 @@ const methods = {
     bridge: PROTOCOL,
     language: document.documentElement.lang,
   }),
+  getUserProfile: async () => {
+    await ensureGrant("profile");
+    return call("GET", `${launchApi}/profile`);
+  },
+  getLocation: async () => {
+    await ensureGrant("location");
+    let precise = false;
+    if (Object.hasOwn(options.permissions, "precise_location")) {
+      try {
+        await ensureGrant("precise_location");
+        precise = true;
+      } catch {
+        precise = false;
+      }
+    }
+    const position = await new Promise((resolve, reject) =>
+      navigator.geolocation.getCurrentPosition(resolve, () =>
+        reject(new BridgeError("location_unavailable")),
+      ),
+    );
+    // Coarse unless precise was granted: about 1 km.
+    const round = (value) => (precise ? value : Math.round(value * 100) / 100);
+    return {
+      latitude: round(position.coords.latitude),
+      longitude: round(position.coords.longitude),
+      accuracy: precise ? position.coords.accuracy : Math.max(position.coords.accuracy, 1000),
+    };
+  },
+  setStorage: async (params) => {
+    const usage = await call("PUT", `${launchApi}/storage/${storageKey(params)}`, {
+      value: JSON.stringify(params.data === undefined ? null : params.data),
+    });
+    return usage;
+  },
+  getStorage: async (params) => {
+    const found = await call("GET", `${launchApi}/storage/${storageKey(params)}`);
+    return { data: JSON.parse(found.value) };
+  },
+  removeStorage: async (params) => {
+    await call("DELETE", `${launchApi}/storage/${storageKey(params)}`);
+    return {};
+  },
   login: async () => {
     const trial = options.trial ? "?trial=true" : "";
     const issued = await call("POST", `/api/v1/miniapps/launch/${options.appid}/login${trial}`);
@@ -83,7 +169,7 @@ async function answer(message) {
   const { id, method, params } = message;
   try {
     const needed = NEEDS[method];
-    if (needed && !options.permissions.includes(needed)) {
+    if (needed && !Object.hasOwn(options.permissions, needed)) {
       throw new BridgeError("permission_not_declared", needed);
     }
     const handler = Object.hasOwn(methods, method) ? methods[method] : null;
@@ -91,7 +177,8 @@ async function answer(message) {
     const result = await handler(params && typeof params === "object" ? params : {});
     return { v: PROTOCOL, id, ok: true, result };
   } catch (error) {
-    const code = error.code || (error.problem ? error.problem.type : "failed");
+    const type = error.problem ? String(error.problem.type || "") : "";
+    const code = error.code || (type ? type.replace("/problems/", "") : "failed");
     const text = error.problem ? problemText(error) : error.message;
     return { v: PROTOCOL, id, ok: false, error: { code, message: text } };
   }
@@ -113,7 +200,30 @@ function connect() {
 }
 
 // Listen first, then load: a load that happened before this module ran would leave the
-// frame without its port.
+// frame without its port. The privacy notice comes before the first use.
 frame.addEventListener("load", connect);
-frame.src = frame.dataset.src;
+
+function start() {
+  privacy.hidden = true;
+  frame.hidden = false;
+  frame.src = frame.dataset.src;
+}
+
+async function begin() {
+  consent = await call("GET", `${launchApi}/consent`);
+  if (consent.privacy_accepted) {
+    start();
+    return;
+  }
+  frame.hidden = true;
+  privacy.hidden = false;
+  const accept = privacy.querySelector("[data-privacy-accept]");
+  accept.focus();
+  accept.addEventListener("click", async () => {
+    consent = await call("POST", `${launchApi}/privacy${trialQuery}`);
+    start();
+  });
+}
+
+begin();
 backButton.addEventListener("click", () => methods.navigateBack().catch(() => {}));
