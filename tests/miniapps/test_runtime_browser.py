@@ -35,12 +35,20 @@ out("origin", self.origin);
 omo.getLaunchOptions().then((o) => out("scene", o.scene));
 omo.getLocation().then(() => out("location", "allowed"), (e) => out("location", e.code));
 wx.login({ success: (r) => out("code", r.code), fail: (e) => out("code", e.errMsg) });
+omo.getUserProfile().then((p) => out("profile", p.nickname), (e) => out("profile", e.code));
+wx.setStorage({ key: "basket", data: ["pizza"] })
+  .then(() => wx.getStorage({ key: "basket" }))
+  .then((r) => out("kept", JSON.stringify(r.data)), (e) => out("kept", e.code));
 """
 
 
 def _bridge_package(appid: str) -> bytes:
     files = package_files(appid)
-    files["manifest.json"] = json.dumps(manifest(appid)).encode()
+    permissions = [
+        {"name": "payment", "reason": "To pay for your order"},
+        {"name": "profile", "reason": "To greet you by name"},
+    ]
+    files["manifest.json"] = json.dumps(manifest(appid, req_permissions=permissions)).encode()
     files["pages/menu.html"] = (
         b'<!doctype html><html lang="en"><title>Menu</title><h1>Menu</h1>'
         b'<script src="/omo.js"></script><script src="../app.js"></script></html>'
@@ -116,6 +124,8 @@ def test_the_frame_logs_in_through_the_bridge_and_cannot_reach_the_host(
     assert found["origin"] == "null"
     assert found["scene"] == "t=12"
     assert found["location"] == "permission_not_declared"
+    assert found["profile"] == "Camille"
+    assert found["kept"] == '["pizza"]'
     assert found["axe"] == []
     exchanged = httpx.post(
         f"{live_server.url}/api/v1/miniapps/dev/{appid}/sessions",
@@ -131,9 +141,12 @@ def _drive(browser: Any, server: str, launch: str, token: str) -> dict[str, Any]
     context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": server}])
     page = context.new_page()
     page.goto(launch)
+    page.get_by_role("button", name="Accept and continue").click()
+    page.get_by_role("button", name="Allow").click()  # the host's prompt for `profile`
     frame = page.frame_locator("[data-miniapp-frame]")
     found: dict[str, Any] = {}
-    for key in ("cookie", "storage", "parent", "origin", "scene", "location", "code"):
+    keys = ("cookie", "storage", "parent", "origin", "scene", "location", "code", "profile", "kept")
+    for key in keys:
         locator = frame.locator(f"#{key}")
         locator.wait_for(timeout=15000)
         found[key] = locator.text_content()
