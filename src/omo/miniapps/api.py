@@ -19,6 +19,7 @@ from omo.accounts.service import MANAGERS
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal
 from omo.core.errors import PROBLEM_RESPONSES, ProblemError
+from omo.core.money import Money
 from omo.miniapps import pages
 from omo.miniapps.package import MAX_PACKAGE_BYTES
 from omo.miniapps.schemas import (
@@ -30,10 +31,15 @@ from omo.miniapps.schemas import (
     GrantRequest,
     LaunchOut,
     LoginCodeOut,
+    MoneyOut,
+    OrderOut,
+    OrderRequest,
+    PaymentRequest,
     PermissionOut,
     PrefixOut,
     PrefixRequest,
     ProfileOut,
+    RefundRequest,
     ResolvedOut,
     SecretOut,
     SessionOut,
@@ -53,9 +59,11 @@ from omo.miniapps.service import (
     ConsentView,
     Launch,
     MiniAppService,
+    OrderView,
     PrefixView,
     VersionView,
 )
+from omo.pay.service import parse_money
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1/miniapps", tags=["mini programs"], responses=PROBLEM_RESPONSES)
@@ -103,6 +111,7 @@ async def start(app: FastAPI) -> None:
         app.state.accounts,
         public_url=settings.public_url,
         allow_private_destinations=settings.webhooks_to_private_networks,
+        pay=getattr(app.state, "pay", None),
     )
 
 
@@ -510,7 +519,75 @@ async def storage_remove(
     return Response(status_code=204)
 
 
+def _money(money: Money | None) -> MoneyOut | None:
+    if money is None:
+        return None
+    return MoneyOut(
+        amount=str(money.to_decimal()), currency=money.currency, minor=money.amount_minor
+    )
+
+
+def _order(view: OrderView) -> OrderOut:
+    amount = _money(view.amount)
+    assert amount is not None
+    return OrderOut(
+        prepay_id=view.prepay_id,
+        order_id=view.order_id,
+        description=view.description,
+        merchant_name=view.merchant_name,
+        amount=amount,
+        status=view.status,
+        paid=_money(view.paid),
+        discount=_money(view.discount),
+    )
+
+
+@api.get("/launch/{appid}/payments/{prepay_id}", response_model=OrderOut, openapi_extra=PERSON)
+async def payment_sheet(
+    appid: str, prepay_id: uuid.UUID, principal: CurrentPrincipal, service: MiniApps
+) -> OrderOut:
+    """What the host's payment sheet shows (an order of this mini program only)."""
+    return _order(await service.order_for_payer(appid, principal.user_id, prepay_id))
+
+
+@api.post("/launch/{appid}/payments/{prepay_id}", response_model=OrderOut, openapi_extra=PERSON)
+async def pay(
+    appid: str,
+    prepay_id: uuid.UUID,
+    body: PaymentRequest,
+    principal: CurrentPrincipal,
+    service: MiniApps,
+) -> OrderOut:
+    """requestPayment, confirmed with the PIN in the host's sheet."""
+    sheet = await service.order_for_payer(appid, principal.user_id, prepay_id)
+    expected = parse_money(body.amount, sheet.amount.currency) if body.amount else None
+    view = await service.pay_order(
+        appid, principal.user_id, principal.session_id, prepay_id, body.pin, expected
+    )
+    return _order(view)
+
+
 # -- developer API (appid + secret) ----------------------------------------------------------
+
+
+@dev.post("/orders", response_model=OrderOut, status_code=201, openapi_extra=DEVELOPER)
+async def dev_create_order(app_id: Developer, body: OrderRequest, service: MiniApps) -> OrderOut:
+    """Create a payment order (idempotent per order_id); give its prepay_id to the frame."""
+    money = parse_money(body.amount, body.currency)
+    return _order(await service.create_order(app_id, body.order_id, money, body.description))
+
+
+@dev.get("/orders/{order_id}", response_model=OrderOut, openapi_extra=DEVELOPER)
+async def dev_query_order(app_id: Developer, order_id: str, service: MiniApps) -> OrderOut:
+    return _order(await service.query_order(app_id, order_id))
+
+
+@dev.post("/orders/{order_id}/refunds", response_model=OrderOut, openapi_extra=DEVELOPER)
+async def dev_refund(
+    app_id: Developer, order_id: str, body: RefundRequest, service: MiniApps
+) -> OrderOut:
+    money = parse_money(body.amount, body.currency)
+    return _order(await service.refund_order(app_id, order_id, body.refund_id, money))
 
 
 @dev.post("/sessions", response_model=SessionOut, openapi_extra=DEVELOPER)

@@ -115,3 +115,21 @@ class StorageItem(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
+
+
+class Order(Base):
+    """A payment order a mini program's server created (through pay); `id` is the prepay id
+    the frame passes to requestPayment. It can only be paid inside that mini program."""
+
+    __tablename__ = "miniapps_orders"
+    __table_args__ = (UniqueConstraint("app_id", "order_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"))
+    order_id: Mapped[str] = mapped_column(String(32))
+    merchant_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    payment_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

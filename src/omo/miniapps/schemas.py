@@ -142,3 +142,46 @@ class StorageRequest(RequestModel):
 class StorageUsageOut(BaseModel):
     used: int
     quota: int
+
+
+AMOUNT = Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,3})?$", examples=["12.50"])
+CURRENCY = Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])
+
+
+class MoneyOut(BaseModel):
+    amount: str
+    currency: str
+    minor: int
+
+
+class OrderRequest(RequestModel):
+    order_id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+    amount: str = AMOUNT
+    currency: str = CURRENCY
+    description: str = Field(default="", max_length=128)
+
+
+class OrderOut(BaseModel):
+    prepay_id: uuid.UUID = Field(description="What the frame passes to requestPayment")
+    order_id: str
+    description: str
+    merchant_name: str
+    amount: MoneyOut
+    status: str
+    paid: MoneyOut | None
+    discount: MoneyOut | None
+
+
+class RefundRequest(RequestModel):
+    refund_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    amount: str = AMOUNT
+    currency: str = CURRENCY
+
+
+class PaymentRequest(RequestModel):
+    pin: str | None = Field(default=None, max_length=12)
+    amount: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,15}(\.[0-9]{1,3})?$",
+        description="The amount the frame expects; refused if it differs from the order's",
+    )

@@ -29,12 +29,14 @@ from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
 from omo.core.ids import new_id
+from omo.core.money import Money
 from omo.core.outbound import RefusedDestination, check_destination
 from omo.identity.service import IdentityService
 from omo.miniapps.models import (
     Consent,
     LoginCode,
     MiniApp,
+    Order,
     StorageItem,
     Tester,
     UrlPrefix,
@@ -42,6 +44,7 @@ from omo.miniapps.models import (
 )
 from omo.miniapps.origin import FileCache
 from omo.miniapps.package import Package, PackageInvalid, load_package, read_package
+from omo.pay.service import PaymentView, PayService
 
 register("miniapps-invalid-package", 422, "The mini program package is not valid")
 register("miniapps-package-too-large", 413, "The mini program package is too large")
@@ -60,6 +63,9 @@ register("miniapps-privacy-not-accepted", 403, "Accept the mini program's privac
 register("miniapps-permission-not-declared", 403, "The mini program did not ask for this")
 register("miniapps-permission-denied", 403, "You did not allow this")
 register("miniapps-storage-full", 413, "The mini program's storage is full")
+register("miniapps-no-merchant", 409, "The organisation has no merchant account")
+register("miniapps-amount-mismatch", 409, "The amount differs from the order's")
+register("miniapps-order-paid", 409, "This order is already paid")
 
 SCENE_MAX = 32
 # WeChat's scene alphabet: letters, digits and these marks (no spaces, quotes or '%').
@@ -155,6 +161,18 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class OrderView:
+    prepay_id: uuid.UUID
+    order_id: str
+    description: str
+    merchant_name: str
+    amount: Money
+    status: str
+    paid: Money | None
+    discount: Money | None
+
+
+@dataclass(frozen=True)
 class PrefixView:
     id: uuid.UUID
     prefix: str
@@ -207,7 +225,9 @@ class MiniAppService:
         *,
         public_url: str = "",
         allow_private_destinations: bool = False,
+        pay: PayService | None = None,
     ) -> None:
+        self.pay = pay
         self.db = db
         self.clock = clock
         self.identity = identity
@@ -669,6 +689,131 @@ class MiniAppService:
             if item is not None:
                 await session.delete(item)
 
+    # -- payments --------------------------------------------------------------------------
+
+    def _pay(self) -> PayService:
+        if self.pay is None:
+            raise ProblemError("miniapps-no-merchant", "Payments are not available.")
+        return self.pay
+
+    async def _merchant(self, app: MiniApp) -> tuple[uuid.UUID, uuid.UUID]:
+        found = await self._pay().organisation_merchant(str(app.organisation_id))
+        if found is None:
+            raise ProblemError("miniapps-no-merchant", "Open a merchant account for it first.")
+        return found
+
+    @staticmethod
+    def _pay_order_id(appid: str, order_id: str) -> str:
+        return f"{appid}:{order_id}"
+
+    async def create_order(
+        self, app_id: uuid.UUID, order_id: str, money: Money, description: str
+    ) -> OrderView:
+        """The mini program's server creates an order (through pay, on its organisation's
+        merchant account); the frame pays it with requestPayment and the prepay id."""
+        async with self.db.sessions() as session:
+            app = await session.get(MiniApp, app_id)
+            assert app is not None
+            existing = await session.scalar(
+                select(Order).where(Order.app_id == app_id, Order.order_id == order_id)
+            )
+        merchant_id, owner = await self._merchant(app)
+        result = await self._pay().create_order_qr(
+            owner, merchant_id, money, self._pay_order_id(app.appid, order_id)
+        )
+        if existing is None:
+            async with self.db.transaction() as session:
+                existing = Order(
+                    id=new_id(),
+                    app_id=app_id,
+                    order_id=order_id,
+                    merchant_id=merchant_id,
+                    payment_id=result.payment.id,
+                    amount_minor=money.amount_minor,
+                    currency=money.currency,
+                    description=description,
+                    created_at=self.clock.now(),
+                )
+                session.add(existing)
+        return _order_view(existing, result.payment)
+
+    async def _order_payment(self, app: MiniApp, order: Order) -> PaymentView:
+        merchant_id, owner = await self._merchant(app)
+        return await self._pay().order(
+            owner, merchant_id, self._pay_order_id(app.appid, order.order_id)
+        )
+
+    async def query_order(self, app_id: uuid.UUID, order_id: str) -> OrderView:
+        async with self.db.sessions() as session:
+            app = await session.get(MiniApp, app_id)
+            order = await session.scalar(
+                select(Order).where(Order.app_id == app_id, Order.order_id == order_id)
+            )
+        if app is None or order is None:
+            raise ProblemError("not-found", "No such order.")
+        return _order_view(order, await self._order_payment(app, order))
+
+    async def refund_order(
+        self, app_id: uuid.UUID, order_id: str, refund_id: str, money: Money
+    ) -> OrderView:
+        async with self.db.sessions() as session:
+            app = await session.get(MiniApp, app_id)
+            order = await session.scalar(
+                select(Order).where(Order.app_id == app_id, Order.order_id == order_id)
+            )
+        if app is None or order is None:
+            raise ProblemError("not-found", "No such order.")
+        merchant_id, owner = await self._merchant(app)
+        result = await self._pay().refund(
+            owner, merchant_id, self._pay_order_id(app.appid, order_id), refund_id, money
+        )
+        return _order_view(order, result.payment)
+
+    async def _order_in(self, appid: str, prepay_id: uuid.UUID) -> tuple[MiniApp, Order]:
+        """The order, only inside the mini program that created it."""
+        async with self.db.sessions() as session:
+            app = await self._app_by_appid(session, appid)
+            order = await session.get(Order, prepay_id)
+        if order is None or order.app_id != app.id:
+            raise ProblemError("not-found", "No such order.")
+        return app, order
+
+    async def order_for_payer(
+        self, appid: str, user_id: uuid.UUID, prepay_id: uuid.UUID
+    ) -> OrderView:
+        """What the host's payment sheet shows: merchant, amount, description, status."""
+        await self.require(appid, user_id, None)
+        app, order = await self._order_in(appid, prepay_id)
+        return _order_view(order, await self._order_payment(app, order))
+
+    async def pay_order(
+        self,
+        appid: str,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        prepay_id: uuid.UUID,
+        pin: str | None,
+        expected: Money | None,
+    ) -> OrderView:
+        """requestPayment, confirmed by the person with their PIN in the host's sheet. The
+        amount is the order's, created by the mini program's server: an amount sent from
+        the frame that differs is refused; a paid order is refused when presented again."""
+        await self.require(appid, user_id, None)
+        app, order = await self._order_in(appid, prepay_id)
+        amount = Money(order.amount_minor, order.currency)
+        if expected is not None and expected != amount:
+            raise ProblemError("miniapps-amount-mismatch", "Pay the amount of the order.")
+        payment = await self._order_payment(app, order)
+        if payment.status == "succeeded":
+            raise ProblemError("miniapps-order-paid", "Ask the mini program for a new order.")
+        token = await self._pay().qr_token_of(payment.id)
+        if token is None:
+            raise ProblemError("not-found", "No such order.")
+        result = await self._pay().pay_qr(
+            user_id, session_id, token, f"mp-{prepay_id}", pin, amount, "auto"
+        )
+        return _order_view(order, result.payment)
+
     # -- login -----------------------------------------------------------------------------
 
     async def login_code(self, appid: str, user_id: uuid.UUID, *, trial: bool = False) -> str:
@@ -830,6 +975,20 @@ class MiniAppService:
         if found is None:
             raise ProblemError("not-found", "No mini program answers this link.")
         return Resolved(appid=found.appid, page=found.page, link=link)
+
+
+def _order_view(order: Order, payment: PaymentView) -> OrderView:
+    done = payment.status == "succeeded"
+    return OrderView(
+        prepay_id=order.id,
+        order_id=order.order_id,
+        description=order.description,
+        merchant_name=payment.merchant_name,
+        amount=Money(order.amount_minor, order.currency),
+        status=payment.status,
+        paid=payment.paid if done else None,
+        discount=payment.discount if done else None,
+    )
 
 
 def _prefix_view(row: UrlPrefix, appid: str) -> PrefixView:

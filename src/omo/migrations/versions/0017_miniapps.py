@@ -125,9 +125,27 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("app_id", "user_id", "key", name=op.f("pk_miniapps_storage")),
     )
+    op.create_table(
+        "miniapps_orders",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("app_id", sa.Uuid(), nullable=False),
+        sa.Column("order_id", sa.String(length=32), nullable=False),
+        sa.Column("merchant_id", sa.Uuid(), nullable=False),
+        sa.Column("payment_id", sa.Uuid(), nullable=False),
+        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("description", sa.String(length=128), nullable=False),
+        sa.Column("created_at", omo.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["app_id"], ["miniapps_apps.id"], name=op.f("fk_miniapps_orders_app_id_miniapps_apps")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_miniapps_orders")),
+        sa.UniqueConstraint("app_id", "order_id", name=op.f("uq_miniapps_orders_app_id")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("miniapps_orders")
     op.drop_table("miniapps_storage")
     op.drop_table("miniapps_consents")
     op.drop_table("miniapps_login_codes")
