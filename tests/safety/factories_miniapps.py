@@ -80,10 +80,15 @@ def basic(appid: str, secret: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
+# appid -> an order its server created (routes name `order_id`)
+ORDERS: dict[str, str] = {}
+
+
 async def _appid(client: httpx.AsyncClient, developer: Caller) -> dict[str, str]:
-    """The developer's own appid (the credentials it holds name it)."""
+    """The developer's own appid (the credentials it holds name it) and its order."""
     encoded = developer.headers["Authorization"].split(" ", 1)[1]
-    return {"appid": base64.b64decode(encoded).decode().split(":", 1)[0]}
+    appid = base64.b64decode(encoded).decode().split(":", 1)[0]
+    return {"appid": appid, "order_id": ORDERS.get(appid, "none")}
 
 
 async def developer_tenancy(
@@ -100,6 +105,24 @@ async def developer_tenancy(
         201,
     )
     await _release(client, insider_owner, mine["app_id"], version["id"])
+    org = _ok(await client.get(f"{API}/apps/{mine['app_id']}", headers=insider_owner.headers), 200)
+    _ok(
+        await client.post(
+            "/api/v1/pay/merchants",
+            json={"organisation_id": org["organisation_id"], "name": "Matrix MP"},
+            headers=insider_owner.headers,
+        ),
+        201,
+    )
+    _ok(
+        await client.post(
+            f"{API}/dev/{mine['appid']}/orders",
+            json={"order_id": "matrix-1", "amount": "1.00", "currency": "EUR"},
+            headers=basic(mine["appid"], mine["secret"]),
+        ),
+        201,
+    )
+    ORDERS[mine["appid"]] = "matrix-1"
     theirs = await registered(client, outsider_owner)
     return Tenancy(
         insider=Caller(basic(mine["appid"], mine["secret"])),
