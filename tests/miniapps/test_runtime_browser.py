@@ -38,7 +38,10 @@ wx.login({ success: (r) => out("code", r.code), fail: (e) => out("code", e.errMs
 omo.getUserProfile().then((p) => out("profile", p.nickname), (e) => out("profile", e.code));
 wx.setStorage({ key: "basket", data: ["pizza"] })
   .then(() => wx.getStorage({ key: "basket" }))
-  .then((r) => out("kept", JSON.stringify(r.data)), (e) => out("kept", e.code));
+  .then((r) => out("kept", JSON.stringify(r.data)), (e) => out("kept", e.code))
+  .then(() => wx.getStorage({ key: "prepay" }))
+  .then((r) => wx.requestPayment({ package: "prepay_id=" + r.data }))
+  .then((r) => out("paid", r.status), (e) => out("paid", e.code || e.errMsg));
 """
 
 
@@ -102,6 +105,49 @@ def _released_program(server: LiveServer, owner: dict[str, str]) -> tuple[str, s
     return app["id"], app["appid"], app["secret"]
 
 
+def _order_for(
+    server: LiveServer, owner: dict[str, str], app_id: str, appid: str, secret: str, token: str
+) -> str:
+    """The restaurant's merchant account, an order from the mini program's server, and the
+    diner's wallet and PIN; the prepay id is left in the diner's storage for the frame."""
+    api = server.url + "/api/v1"
+    org = _ok(httpx.get(f"{api}/miniapps/apps/{app_id}", headers=owner))["organisation_id"]
+    _ok(
+        httpx.post(
+            f"{api}/pay/merchants",
+            json={"organisation_id": org, "name": "Trattoria"},
+            headers=owner,
+        ),
+        201,
+    )
+    order = _ok(
+        httpx.post(
+            f"{api}/miniapps/dev/{appid}/orders",
+            json={"order_id": "T12-1", "amount": "12.50", "currency": "EUR"},
+            auth=(appid, secret),
+        ),
+        201,
+    )
+    diner = {"Authorization": f"Bearer {token}"}
+    top_up = {"request_id": "t1", "bank_account": "DE89370400440532013000"}
+    _ok(
+        httpx.post(
+            f"{api}/pay/wallet/top-ups",
+            json={**top_up, "amount": "50.00", "currency": "EUR"},
+            headers=diner,
+        )
+    )
+    _ok(httpx.put(f"{api}/pay/wallet/pin", json={"pin": "246810"}, headers=diner))
+    _ok(httpx.post(f"{api}/miniapps/launch/{appid}/privacy", headers=diner))
+    stored = json.dumps(order["prepay_id"])
+    _ok(
+        httpx.put(
+            f"{api}/miniapps/launch/{appid}/storage/prepay", json={"value": stored}, headers=diner
+        )
+    )
+    return str(order["prepay_id"])
+
+
 def test_the_frame_logs_in_through_the_bridge_and_cannot_reach_the_host(
     live_server: LiveServer, sms_gateway: SmsGateway, browser: Any
 ) -> None:
@@ -117,6 +163,7 @@ def test_the_frame_logs_in_through_the_bridge_and_cannot_reach_the_host(
     parts = urlsplit(code_url)
     launch = f"{live_server.url}{parts.path}?{parts.query}"
     token = _login(live_server, sms_gateway, "+33612345678", "Camille")
+    prepay = _order_for(live_server, owner, app_id, appid, secret, token)
     found = _drive(browser, live_server.url, launch, token)
     assert found["cookie"] == "blocked"
     assert found["storage"] == "blocked"
@@ -126,6 +173,12 @@ def test_the_frame_logs_in_through_the_bridge_and_cannot_reach_the_host(
     assert found["location"] == "permission_not_declared"
     assert found["profile"] == "Camille"
     assert found["kept"] == '["pizza"]'
+    assert found["paid"] == "succeeded"
+    order = httpx.get(
+        f"{live_server.url}/api/v1/miniapps/dev/{appid}/orders/T12-1", auth=(appid, secret)
+    )
+    assert order.json()["status"] == "succeeded"
+    assert order.json()["prepay_id"] == prepay
     assert found["axe"] == []
     exchanged = httpx.post(
         f"{live_server.url}/api/v1/miniapps/dev/{appid}/sessions",
@@ -141,11 +194,23 @@ def _drive(browser: Any, server: str, launch: str, token: str) -> dict[str, Any]
     context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": server}])
     page = context.new_page()
     page.goto(launch)
-    page.get_by_role("button", name="Accept and continue").click()
     page.get_by_role("button", name="Allow").click()  # the host's prompt for `profile`
+    page.get_by_label("Payment PIN").fill("246810")  # the host's payment sheet
+    page.get_by_role("button", name="Pay now").click()
     frame = page.frame_locator("[data-miniapp-frame]")
     found: dict[str, Any] = {}
-    keys = ("cookie", "storage", "parent", "origin", "scene", "location", "code", "profile", "kept")
+    keys = (
+        "cookie",
+        "storage",
+        "parent",
+        "origin",
+        "scene",
+        "location",
+        "code",
+        "profile",
+        "kept",
+        "paid",
+    )
     for key in keys:
         locator = frame.locator(f"#{key}")
         locator.wait_for(timeout=15000)

@@ -68,6 +68,57 @@ async function ensureGrant(permission) {
   if (granted !== true) throw new BridgeError("permission_denied", permission);
 }
 
+const paySheet = document.querySelector("[data-miniapp-pay]");
+
+function formatMoney(money) {
+  return new Intl.NumberFormat(document.documentElement.lang, {
+    style: "currency",
+    currency: money.currency,
+  }).format(Number(money.amount));
+}
+
+// The payment sheet belongs to the host: the frame names an order (its server created it),
+// the person sees the merchant and amount from the server and confirms with their PIN here.
+async function requestPayment(params) {
+  const prepay = String(params.prepayId || params.package || "").replace(/^prepay_id=/, "");
+  if (!/^[0-9a-f-]{36}$/.test(prepay)) throw new BridgeError("invalid_order", prepay);
+  const path = `${launchApi}/payments/${prepay}`;
+  const order = await call("GET", path);
+  paySheet.querySelector("[data-pay-merchant]").textContent = order.merchant_name;
+  paySheet.querySelector("[data-pay-amount]").textContent = formatMoney(order.amount);
+  paySheet.querySelector("[data-pay-description]").textContent = order.description;
+  const error = paySheet.querySelector("[data-pay-error]");
+  error.hidden = true;
+  paySheet.hidden = false;
+  paySheet.pin.value = "";
+  paySheet.pin.focus();
+  return new Promise((resolve, reject) => {
+    paySheet.querySelector("[data-pay-cancel]").onclick = () => {
+      paySheet.hidden = true;
+      reject(new BridgeError("cancelled"));
+    };
+    paySheet.onsubmit = async (event) => {
+      event.preventDefault();
+      const body = { pin: paySheet.pin.value };
+      if (params.amount !== undefined) body.amount = String(params.amount);
+      try {
+        const paid = await call("POST", path, body);
+        paySheet.hidden = true;
+        resolve({ status: paid.status, orderId: paid.order_id, paid: paid.paid });
+      } catch (failure) {
+        const type = failure.problem ? String(failure.problem.type || "") : "";
+        if (["/problems/pin-wrong", "/problems/pin-required", "/problems/pin-invalid"].includes(type)) {
+          error.textContent = problemText(failure);
+          error.hidden = false;
+          return;
+        }
+        paySheet.hidden = true;
+        reject(failure);
+      }
+    };
+  });
+}
+
 function storageKey(params) {
   const key = String(params.key || "");
   if (!key || key.length > 128) throw new BridgeError("invalid_key", key);
@@ -140,6 +191,7 @@ const methods = {
     await call("DELETE", `${launchApi}/storage/${storageKey(params)}`);
     return {};
   },
+  requestPayment: requestPayment,
   login: async () => {
     const trial = options.trial ? "?trial=true" : "";
     const issued = await call("POST", `/api/v1/miniapps/launch/${options.appid}/login${trial}`);
