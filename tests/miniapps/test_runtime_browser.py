@@ -187,6 +187,26 @@ def test_the_frame_logs_in_through_the_bridge_and_cannot_reach_the_host(
     )
     assert exchanged.status_code == 200, exchanged.text
     assert found["direct"] == {"origin": "null", "cookie": "blocked"}
+    newcomer = _login(live_server, sms_gateway, "+447911123456", "Olivia")
+    assert _first_visit(browser, live_server.url, launch, newcomer) == "t=12"
+
+
+def _first_visit(browser: Any, server: str, launch: str, token: str) -> str | None:
+    """Someone who never used the mini program sees its privacy notice before it loads."""
+    context = browser.new_context()
+    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": server}])
+    page = context.new_page()
+    page.goto(launch)
+    notice = page.get_by_role("heading", name="Before you use Trattoria")
+    notice.wait_for()
+    assert page.get_by_text("To greet you by name").is_visible()
+    assert page.locator("[data-miniapp-frame]").get_attribute("src") is None
+    page.get_by_role("button", name="Accept and continue").click()
+    scene: str | None = (
+        page.frame_locator("[data-miniapp-frame]").locator("#scene").text_content(timeout=15000)
+    )
+    context.close()
+    return scene
 
 
 def _drive(browser: Any, server: str, launch: str, token: str) -> dict[str, Any]:

@@ -90,6 +90,7 @@ async def host_page(
         launch = await service.launch(appid, page or None, principal.user_id, trial=trial)
     except ProblemError as refused:
         return render(request, "miniapp_host.html", status=refused.status, launch=None)
+    consent = await service.consent(appid, principal.user_id)
     origin = request.app.state.settings.resolved_miniapp_origin
     base = f"{origin}{PACKAGE_PREFIX}{launch.appid}/{launch.version_id}/"
     options = {
@@ -103,6 +104,8 @@ async def host_page(
         "scene": scene,
         "link": link,
         "trial": launch.trial,
+        # Rendered in, so the frame starts loading without another round trip.
+        "consent": {"privacy_accepted": consent.privacy_accepted, "grants": consent.grants},
     }
     names = permission_names(request)
     _ = gettext_for(request)

@@ -12,7 +12,7 @@ const privacy = document.querySelector("[data-miniapp-privacy]");
 const prompt = document.querySelector("[data-miniapp-prompt]");
 const launchApi = `/api/v1/miniapps/launch/${options.appid}`;
 const trialQuery = options.trial ? "?trial=true" : "";
-let consent = { privacy_accepted: false, grants: {} };
+let consent = options.consent;
 const frame = document.querySelector("[data-miniapp-frame]");
 const backButton = document.querySelector("[data-miniapp-back]");
 const stack = [options.page];
@@ -261,8 +261,7 @@ function start() {
   frame.src = frame.dataset.src;
 }
 
-async function begin() {
-  consent = await call("GET", `${launchApi}/consent`);
+function begin() {
   if (consent.privacy_accepted) {
     start();
     return;
