@@ -72,10 +72,17 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
     # One process, two listening sockets: the app's port and the mini program origin's port
     # (the app splits requests by Host, see omo.miniapps.origin).
     config = uvicorn.Config("omo.app:create_app", factory=True, **options)  # type: ignore[arg-type]
-    sockets = [
-        _listen(str(options["host"]), int(options["port"])),  # type: ignore[call-overload]
-        _listen(str(options["host"]), second),
-    ]
+    try:
+        sockets = [
+            _listen(str(options["host"]), int(options["port"])),  # type: ignore[call-overload]
+            _listen(str(options["host"]), second),
+        ]
+    except OSError as error:
+        console.print(
+            f"[red]Cannot listen for the app and the mini program origin ({error}); "
+            "free the ports or set OMO_PORT / OMO_MINIAPP_ORIGIN.[/red]"
+        )
+        raise typer.Exit(code=2) from error
     uvicorn.Server(config).run(sockets=sockets)
 
 

@@ -86,7 +86,8 @@ DEVELOPER = access(Access.MINIAPP, resource="miniapps.appid")
 ZIP_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        # The zip's bytes as the body (any content type; `application/zip` is customary).
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 PNG: dict[int | str, dict[str, Any]] = {
