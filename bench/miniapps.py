@@ -186,6 +186,8 @@ def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
             )
             await app.state.miniapps.start_trial(user, created.app.id, version.id)
             await app.state.miniapps.release(user, created.app.id, version.id)
+            # The person read the privacy notice once already: launches go straight in.
+            await app.state.miniapps.accept_privacy(appid, user)
         return appid, str(version.id)
 
     appid, _ = asyncio.run(seed())
