@@ -32,6 +32,7 @@ from omo.core.http import PlatformMiddleware
 from omo.core.ratelimit import RateLimited, RateLimiter
 from omo.identity.service import IdentityService
 from omo.identity.sms import HttpSmsSender, LogSmsSender, SmsSender
+from omo.miniapps.origin import MiniAppOrigin
 from omo.web import pages
 
 logger = logging.getLogger("omo")
@@ -120,6 +121,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         max_body=settings.max_request_bytes,
         tls=settings.tls,
         default_locale=settings.default_locale,
+    )
+    # Outermost: the mini program origin's requests never reach the app (see its module).
+    app.add_middleware(
+        MiniAppOrigin,
+        miniapp_origin=settings.resolved_miniapp_origin,
+        app_origin=settings.app_origin,
     )
 
     @app.get(

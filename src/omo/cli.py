@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from omo import demo as demo_world
-from omo import i18n_cli, migrations
+from omo import i18n_cli, migrations, miniapp_cli
 from omo.core.config import Settings
 
 app = typer.Typer(help="OMO: an open, self-hostable super-app platform.", no_args_is_help=True)
 app.add_typer(i18n_cli.app, name="i18n")
+app.add_typer(miniapp_cli.app, name="miniapp")
 console = Console()
 
 
@@ -33,22 +35,65 @@ def _migrate(settings: Settings) -> None:
         migrations.upgrade(settings.resolved_database_url)
 
 
+def _second_port(settings: Settings, host: str, port: int) -> int | None:
+    """The mini program origin's port when it is this machine's other port (the default);
+    None when it is a separate host name that a proxy sends to the same port."""
+    from urllib.parse import urlsplit
+
+    origin = urlsplit(settings.resolved_miniapp_origin)
+    local = {host, settings.host, "127.0.0.1", "localhost", "0.0.0.0", "::1"}  # noqa: S104
+    if origin.hostname in local and origin.port and origin.port != port:
+        return origin.port
+    return None
+
+
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(
-        "omo.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level=settings.log_level,
-        proxy_headers=True,
-        ws_max_size=1024 * 1024,
+    options = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level,
+        "proxy_headers": True,
+        "ws_max_size": 1024 * 1024,
         # Chat frames are small JSON: compressing each costs more CPU than it saves bytes.
-        ws_per_message_deflate=False,
-    )
+        "ws_per_message_deflate": False,
+    }
+    second = _second_port(settings, options["host"], options["port"])  # type: ignore[arg-type]
+    if second is None or workers > 1:
+        if second is not None:
+            console.print(
+                "[yellow]Several workers: serve the mini program origin "
+                f"({settings.resolved_miniapp_origin}) through your proxy.[/yellow]"
+            )
+        uvicorn.run("omo.app:create_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
+    # One process, two listening sockets: the app's port and the mini program origin's port
+    # (the app splits requests by Host, see omo.miniapps.origin).
+    config = uvicorn.Config("omo.app:create_app", factory=True, **options)  # type: ignore[arg-type]
+    try:
+        sockets = [
+            _listen(str(options["host"]), int(options["port"])),  # type: ignore[call-overload]
+            _listen(str(options["host"]), second),
+        ]
+    except OSError as error:
+        console.print(
+            f"[red]Cannot listen for the app and the mini program origin ({error}); "
+            "free the ports or set OMO_PORT / OMO_MINIAPP_ORIGIN.[/red]"
+        )
+        raise typer.Exit(code=2) from error
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 @app.command()

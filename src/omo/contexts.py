@@ -15,4 +15,5 @@ CONTEXTS: tuple[str, ...] = (
     "accounts",
     "care",
     "social.nearby",
+    "miniapps",
 )

@@ -4,6 +4,8 @@ import httpx
 import pytest
 from tests.safety.factories_care import FACTORIES as CARE_FACTORIES
 from tests.safety.factories_messaging import FACTORIES as MESSAGING_FACTORIES
+from tests.safety.factories_miniapps import FACTORIES as MINIAPPS_FACTORIES
+from tests.safety.factories_miniapps import developer_tenancy
 from tests.safety.factories_pay import FACTORIES as PAY_FACTORIES
 from tests.safety.factories_pay import merchant_of
 from tests.safety.matrix import Caller, ResourceFactory, Tenancy
@@ -75,6 +77,7 @@ def resources() -> dict[str, ResourceFactory]:
         **MESSAGING_FACTORIES,
         **PAY_FACTORIES,
         **CARE_FACTORIES,
+        **MINIAPPS_FACTORIES,
     }
 
 
@@ -99,4 +102,5 @@ async def tenancies(
         # care: the owner is an agent of the team serving brand A's account; the outsider
         # owns (and serves) another brand
         "care-agent": Tenancy(insider=callers["owner"], outsider=outsider),
+        "miniapp": await developer_tenancy(client, callers["owner"], outsider),
     }

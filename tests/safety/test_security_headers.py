@@ -18,7 +18,7 @@ def _pages(app: FastAPI) -> list[str]:
     for route in routes_of(app):
         if (
             route.method != "GET"
-            or route.path.startswith(("/api/", "/cgi-bin/"))
+            or route.path.startswith(("/api/", "/cgi-bin/", "/sns/"))
             or "{" in route.path.replace("{scan_code}", "")
         ):
             continue

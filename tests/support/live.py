@@ -88,6 +88,8 @@ def server_environment(settings: Settings, gateway: SmsGateway | None, port: int
         "OMO_DATA_DIR": str(settings.data_dir),
         "OMO_SECRET_KEY": settings.secret_key or "",
         "OMO_PORT": str(port),
+        # The mini program origin's port, free too (the default, port + 1, may be taken).
+        "OMO_MINIAPP_ORIGIN": f"http://127.0.0.1:{free_port()}",
         "OMO_LOG_LEVEL": "warning",
         "OMO_WEBHOOKS_TO_PRIVATE_NETWORKS": str(settings.webhooks_to_private_networks).lower(),
     }

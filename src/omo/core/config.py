@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str = Field(default="", description="Base URL people reach, for QR codes")
     tls: bool = Field(default=False, description="Served behind TLS: Secure cookies and HSTS")
+    miniapp_origin: str = Field(
+        default="",
+        description=(
+            "Origin serving mini program packages (scheme://host[:port]), never the app's own; "
+            "default http://HOST:PORT+1, a second port `omo serve` also listens on"
+        ),
+    )
     default_locale: str = "en"
     default_time_zone: str = Field(default="UTC", description="IANA zone for people without one")
     log_level: str = "info"
@@ -62,6 +69,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'omo.sqlite3').resolve()}"
+
+    @property
+    def resolved_miniapp_origin(self) -> str:
+        return (self.miniapp_origin or f"http://{self.host}:{self.port + 1}").rstrip("/")
+
+    @property
+    def app_origin(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

@@ -74,9 +74,13 @@ class PlatformMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + self._security_headers(
-                    scope, state["csp_nonce"]
-                )
+                headers = list(message.get("headers", []))
+                added = self._security_headers(scope, state["csp_nonce"])
+                if any(key.lower() == b"content-security-policy" for key, _ in headers):
+                    # A page that states its own policy (the mini program host, which frames
+                    # the package origin) owns it; a second policy would only narrow it.
+                    added = [(k, v) for k, v in added if k != b"content-security-policy"]
+                message["headers"] = headers + added
             await send(message)
 
         try:

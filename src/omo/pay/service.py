@@ -1586,6 +1586,20 @@ class PayService:
         await self.deliver_webhooks()
         await self.reconcile_bank()
 
+    async def organisation_merchant(
+        self, organisation_id: str
+    ) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """(merchant id, owner's user id) of an organisation's merchant account, if any: for
+        the organisation's mini programs, whose servers create orders on its behalf."""
+        async with self.db.sessions() as session:
+            row = await session.execute(
+                select(Merchant.id, Merchant.owner_user_id).where(
+                    Merchant.organisation_id == organisation_id
+                )
+            )
+            found = row.first()
+        return (found.id, found.owner_user_id) if found else None
+
 
 MAX_BASKET_LINES = 200
 

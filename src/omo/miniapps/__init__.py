@@ -1,0 +1,1 @@
+"""Mini programs: packages, versions, launch by QR with a scene, the developer API."""

@@ -1,0 +1,127 @@
+"""The mini program host page: `/mp/{appid}/{page}?scene=` (what a mini program code holds).
+
+The host owns the top bar (name, badge, close) and runs the package in an iframe from the
+mini program origin with `sandbox="allow-scripts"` only — never with `allow-same-origin` — so
+the frame has an opaque origin: no cookies, no storage, no DOM of the host. The host hands it
+one end of a MessageChannel at load; every bridge call travels over that port.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from omo.core.access import Access, access
+from omo.core.auth import SESSION_COOKIE, Principal
+from omo.core.errors import ProblemError
+from omo.core.i18n import gettext_for
+from omo.miniapps.origin import PACKAGE_PREFIX
+from omo.miniapps.service import MiniAppService, check_scene
+from omo.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _principal(request: Request) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    principal: Principal | None = await request.app.state.identity.authenticate(token)
+    if principal and principal.locale:
+        request.state.locale = principal.locale
+    return principal
+
+
+def _json_for_script(value: object) -> str:
+    """JSON safe inside <script>: no '<', '>' or '&' survives as itself."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def permission_names(request: Request) -> dict[str, str]:
+    _ = gettext_for(request)
+    return {
+        "profile": _("Your nickname and avatar"),
+        "location": _("Your approximate location"),
+        "precise_location": _("Your precise location"),
+        "camera": _("Scanning codes with the camera"),
+        "payment": _("Payments"),
+        "coupons": _("Your coupons"),
+        "subscribe_message": _("Sending you notifications"),
+        "share": _("Sharing to your chats"),
+    }
+
+
+def host_csp(nonce: str, miniapp_origin: str) -> str:
+    """The platform's page policy, plus framing of the mini program origin (only)."""
+    return (
+        "default-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}'; "
+        "style-src 'self'; img-src 'self' data: blob:; "
+        f"connect-src 'self'; frame-src {miniapp_origin}; child-src {miniapp_origin}; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+@router.api_route(
+    "/mp/{appid}/{page:path}",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    openapi_extra=access(Access.PERSON),
+)
+async def host_page(
+    request: Request,
+    appid: str,
+    page: str,
+    scene: Annotated[str, Query(max_length=64)] = "",
+    link: Annotated[str, Query(max_length=2048)] = "",
+    trial: bool = False,
+) -> Response:
+    principal = await _principal(request)
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    service: MiniAppService = request.app.state.miniapps
+    try:
+        check_scene(scene)
+        launch = await service.launch(appid, page or None, principal.user_id, trial=trial)
+    except ProblemError as refused:
+        return render(request, "miniapp_host.html", status=refused.status, launch=None)
+    consent = await service.consent(appid, principal.user_id)
+    origin = request.app.state.settings.resolved_miniapp_origin
+    base = f"{origin}{PACKAGE_PREFIX}{launch.appid}/{launch.version_id}/"
+    options = {
+        "appid": launch.appid,
+        "base": base,
+        "origin": origin,
+        "page": launch.page,
+        "pages": launch.pages,
+        "name": launch.name,
+        "permissions": {p["name"]: p["reason"] for p in launch.permissions},
+        "scene": scene,
+        "link": link,
+        "trial": launch.trial,
+        # Rendered in, so the frame starts loading without another round trip.
+        "consent": {"privacy_accepted": consent.privacy_accepted, "grants": consent.grants},
+    }
+    names = permission_names(request)
+    _ = gettext_for(request)
+    texts = {
+        "names": names,
+        "asks": _("%(name)s asks for: %(what)s"),
+    }
+    response = render(
+        request,
+        "miniapp_host.html",
+        launch=launch,
+        permission_names=names,
+        frame_src=f"{base}{quote(launch.page)}.html",
+        # The link is the scanned URL, chosen by whoever printed the code.
+        options=_json_for_script(options),
+        texts=_json_for_script(texts),
+    )
+    response.headers["Content-Security-Policy"] = host_csp(request.state.csp_nonce, origin)
+    return response

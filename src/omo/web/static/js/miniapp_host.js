@@ -1,0 +1,280 @@
+// The mini program host: hands the sandboxed frame one end of a MessageChannel at each load
+// and answers bridge calls arriving on it. Protocol v1: the frame sends
+// {v: 1, id, method, params}; the host answers {v: 1, id, ok: true, result} or
+// {v: 1, id, ok: false, error: {code, message}}. Nothing else is ever read from the frame.
+
+import { call, problemText } from "./api.js";
+
+const PROTOCOL = 1;
+const options = JSON.parse(document.getElementById("miniapp-options").textContent);
+const texts = JSON.parse(document.getElementById("miniapp-texts").textContent);
+const privacy = document.querySelector("[data-miniapp-privacy]");
+const prompt = document.querySelector("[data-miniapp-prompt]");
+const launchApi = `/api/v1/miniapps/launch/${options.appid}`;
+const trialQuery = options.trial ? "?trial=true" : "";
+let consent = options.consent;
+const frame = document.querySelector("[data-miniapp-frame]");
+const backButton = document.querySelector("[data-miniapp-back]");
+const stack = [options.page];
+let port = null;
+
+class BridgeError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.code = code;
+  }
+}
+
+// Calls that need a permission declared in the manifest (req_permissions).
+const NEEDS = {
+  getUserProfile: "profile",
+  getLocation: "location",
+  scanCode: "camera",
+  requestPayment: "payment",
+  chooseCoupon: "coupons",
+  requestSubscribeMessage: "subscribe_message",
+  share: "share",
+};
+
+// Ask the person once per permission (the answer is kept server-side, revocable in settings).
+function ask(permission) {
+  const name = texts.names[permission] || permission;
+  prompt.querySelector("[data-prompt-title]").textContent = texts.asks
+    .replace("%(name)s", options.name)
+    .replace("%(what)s", name);
+  prompt.querySelector("[data-prompt-reason]").textContent = options.permissions[permission] || "";
+  prompt.hidden = false;
+  const allow = prompt.querySelector("[data-prompt-allow]");
+  allow.focus();
+  return new Promise((resolve) => {
+    const answer = (granted) => () => {
+      prompt.hidden = true;
+      resolve(granted);
+    };
+    allow.onclick = answer(true);
+    prompt.querySelector("[data-prompt-deny]").onclick = answer(false);
+  });
+}
+
+async function ensureGrant(permission) {
+  if (!Object.hasOwn(options.permissions, permission)) {
+    throw new BridgeError("permission_not_declared", permission);
+  }
+  let granted = consent.grants[permission];
+  if (granted === undefined) {
+    granted = await ask(permission);
+    consent = await call("PUT", `${launchApi}/grants/${permission}${trialQuery}`, { granted });
+  }
+  if (granted !== true) throw new BridgeError("permission_denied", permission);
+}
+
+const paySheet = document.querySelector("[data-miniapp-pay]");
+
+function formatMoney(money) {
+  return new Intl.NumberFormat(document.documentElement.lang, {
+    style: "currency",
+    currency: money.currency,
+  }).format(Number(money.amount));
+}
+
+// The payment sheet belongs to the host: the frame names an order (its server created it),
+// the person sees the merchant and amount from the server and confirms with their PIN here.
+async function requestPayment(params) {
+  const prepay = String(params.prepayId || params.package || "").replace(/^prepay_id=/, "");
+  if (!/^[0-9a-f-]{36}$/.test(prepay)) throw new BridgeError("invalid_order", prepay);
+  const path = `${launchApi}/payments/${prepay}`;
+  const order = await call("GET", path);
+  paySheet.querySelector("[data-pay-merchant]").textContent = order.merchant_name;
+  paySheet.querySelector("[data-pay-amount]").textContent = formatMoney(order.amount);
+  paySheet.querySelector("[data-pay-description]").textContent = order.description;
+  const error = paySheet.querySelector("[data-pay-error]");
+  error.hidden = true;
+  paySheet.hidden = false;
+  paySheet.pin.value = "";
+  paySheet.pin.focus();
+  return new Promise((resolve, reject) => {
+    paySheet.querySelector("[data-pay-cancel]").onclick = () => {
+      paySheet.hidden = true;
+      reject(new BridgeError("cancelled"));
+    };
+    paySheet.onsubmit = async (event) => {
+      event.preventDefault();
+      const body = { pin: paySheet.pin.value };
+      if (params.amount !== undefined) body.amount = String(params.amount);
+      try {
+        const paid = await call("POST", path, body);
+        paySheet.hidden = true;
+        resolve({ status: paid.status, orderId: paid.order_id, paid: paid.paid });
+      } catch (failure) {
+        const type = failure.problem ? String(failure.problem.type || "") : "";
+        if (["/problems/pin-wrong", "/problems/pin-required", "/problems/pin-invalid"].includes(type)) {
+          error.textContent = problemText(failure);
+          error.hidden = false;
+          return;
+        }
+        paySheet.hidden = true;
+        reject(failure);
+      }
+    };
+  });
+}
+
+function storageKey(params) {
+  const key = String(params.key || "");
+  if (!key || key.length > 128) throw new BridgeError("invalid_key", key);
+  return encodeURIComponent(key);
+}
+
+function pageOf(url) {
+  const [path, query = ""] = String(url || "").replace(/^\/+/, "").split("?");
+  if (!options.pages.includes(path)) throw new BridgeError("no_such_page", path);
+  return { path, query };
+}
+
+function load({ path, query }) {
+  const extra = query ? `?${query}` : "";
+  frame.src = `${options.base}${encodeURI(path)}.html${extra}`;
+  backButton.hidden = stack.length < 2;
+}
+
+const methods = {
+  ping: async () => ({}),
+  getLaunchOptions: async () => ({
+    path: stack[stack.length - 1],
+    scene: options.scene,
+    query: options.link ? { link: options.link } : {},
+  }),
+  getSystemInfo: async () => ({
+    platform: "omo",
+    bridge: PROTOCOL,
+    language: document.documentElement.lang,
+  }),
+  getUserProfile: async () => {
+    await ensureGrant("profile");
+    return call("GET", `${launchApi}/profile`);
+  },
+  getLocation: async () => {
+    await ensureGrant("location");
+    let precise = false;
+    if (Object.hasOwn(options.permissions, "precise_location")) {
+      try {
+        await ensureGrant("precise_location");
+        precise = true;
+      } catch {
+        precise = false;
+      }
+    }
+    const position = await new Promise((resolve, reject) =>
+      navigator.geolocation.getCurrentPosition(resolve, () =>
+        reject(new BridgeError("location_unavailable")),
+      ),
+    );
+    // Coarse unless precise was granted: about 1 km.
+    const round = (value) => (precise ? value : Math.round(value * 100) / 100);
+    return {
+      latitude: round(position.coords.latitude),
+      longitude: round(position.coords.longitude),
+      accuracy: precise ? position.coords.accuracy : Math.max(position.coords.accuracy, 1000),
+    };
+  },
+  setStorage: async (params) => {
+    const usage = await call("PUT", `${launchApi}/storage/${storageKey(params)}`, {
+      value: JSON.stringify(params.data === undefined ? null : params.data),
+    });
+    return usage;
+  },
+  getStorage: async (params) => {
+    const found = await call("GET", `${launchApi}/storage/${storageKey(params)}`);
+    return { data: JSON.parse(found.value) };
+  },
+  removeStorage: async (params) => {
+    await call("DELETE", `${launchApi}/storage/${storageKey(params)}`);
+    return {};
+  },
+  requestPayment: requestPayment,
+  login: async () => {
+    const trial = options.trial ? "?trial=true" : "";
+    const issued = await call("POST", `/api/v1/miniapps/launch/${options.appid}/login${trial}`);
+    return { code: issued.code };
+  },
+  navigateTo: async (params) => {
+    const target = pageOf(params.url);
+    stack.push(target.path);
+    load(target);
+    return {};
+  },
+  redirectTo: async (params) => {
+    const target = pageOf(params.url);
+    stack[stack.length - 1] = target.path;
+    load(target);
+    return {};
+  },
+  navigateBack: async () => {
+    if (stack.length < 2) throw new BridgeError("no_page_to_go_back_to");
+    stack.pop();
+    load({ path: stack[stack.length - 1], query: "" });
+    return {};
+  },
+};
+
+async function answer(message) {
+  const { id, method, params } = message;
+  try {
+    const needed = NEEDS[method];
+    if (needed && !Object.hasOwn(options.permissions, needed)) {
+      throw new BridgeError("permission_not_declared", needed);
+    }
+    const handler = Object.hasOwn(methods, method) ? methods[method] : null;
+    if (!handler) throw new BridgeError(needed ? "not_available" : "unknown_method", method);
+    const result = await handler(params && typeof params === "object" ? params : {});
+    return { v: PROTOCOL, id, ok: true, result };
+  } catch (error) {
+    const type = error.problem ? String(error.problem.type || "") : "";
+    const code = error.code || (type ? type.replace("/problems/", "") : "failed");
+    const text = error.problem ? problemText(error) : error.message;
+    return { v: PROTOCOL, id, ok: false, error: { code, message: text } };
+  }
+}
+
+function connect() {
+  if (port) port.close();
+  const channel = new MessageChannel();
+  port = channel.port1;
+  port.onmessage = async (event) => {
+    const message = event.data;
+    if (!message || message.v !== PROTOCOL || typeof message.id !== "number") return;
+    port.postMessage(await answer(message));
+  };
+  // The frame's origin is opaque (sandboxed without allow-same-origin), so no target origin
+  // can name it: the port is handed to this frame's window only, at its load; from then on
+  // every call travels over the port, never through window messages.
+  frame.contentWindow.postMessage({ omo: "bridge", v: PROTOCOL }, "*", [channel.port2]);
+}
+
+// Listen first, then load: a load that happened before this module ran would leave the
+// frame without its port. The privacy notice comes before the first use.
+frame.addEventListener("load", connect);
+
+function start() {
+  privacy.hidden = true;
+  frame.hidden = false;
+  frame.src = frame.dataset.src;
+}
+
+function begin() {
+  if (consent.privacy_accepted) {
+    start();
+    return;
+  }
+  frame.hidden = true;
+  privacy.hidden = false;
+  const accept = privacy.querySelector("[data-privacy-accept]");
+  accept.focus();
+  accept.addEventListener("click", async () => {
+    consent = await call("POST", `${launchApi}/privacy${trialQuery}`);
+    start();
+  });
+}
+
+begin();
+backButton.addEventListener("click", () => methods.navigateBack().catch(() => {}));
