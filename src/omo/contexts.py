@@ -7,4 +7,4 @@ context's service on `app.state` and release it, and `async def seed_demo(app)` 
 
 from __future__ import annotations
 
-CONTEXTS: tuple[str, ...] = ("identity", "messaging", "pay", "coupons", "accounts")
+CONTEXTS: tuple[str, ...] = ("identity", "messaging", "pay", "coupons", "accounts", "social")

@@ -1565,3 +1565,34 @@ class MessagingService:
             user_channel(user_id),
             {"type": "hidden", "conversation": str(conversation_id), "seq": seq},
         )
+
+    # -- for other contexts (read only) -------------------------------------------------------
+
+    async def relations(self, user_id: uuid.UUID) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+        """This person's friends, and everyone a block stands between them and (either way).
+
+        For contexts whose rules follow friendship (social's Moments), read at their read time.
+        """
+        async with self.db.sessions() as session:
+            friends = set(
+                (
+                    await session.scalars(
+                        select(Contact.peer_id).where(
+                            Contact.user_id == user_id, Contact.status == "friend"
+                        )
+                    )
+                ).all()
+            )
+            blocked = set(
+                (
+                    await session.scalars(
+                        select(Block.blocked_id).where(Block.user_id == user_id)
+                    )
+                ).all()
+            )
+            blocked.update(
+                (
+                    await session.scalars(select(Block.user_id).where(Block.blocked_id == user_id))
+                ).all()
+            )
+        return friends, blocked

@@ -1,0 +1,1 @@
+"""Social: friends ' labels and remarks, Moments (posts, likes, comments, shares)."""
