@@ -7,9 +7,17 @@ from typing import Any
 
 import httpx
 from PIL import Image
-from tests.messaging.conftest import MakePerson, Person, befriend, connect, make_person, ws_url
+from tests.messaging.conftest import (
+    Connect,
+    MakePerson,
+    Person,
+    befriend,
+    connect,
+    make_person,
+    ws_url,
+)
 
-__all__ = ["MakePerson", "Person", "befriend", "connect", "make_person", "ws_url"]
+__all__ = ["Connect", "MakePerson", "Person", "befriend", "connect", "make_person", "ws_url"]
 
 API = "/api/v1/social"
 

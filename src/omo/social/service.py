@@ -1075,7 +1075,7 @@ class SocialService:
         who = (await self.messaging.profiles([actor])).get(actor)
         frame = {
             "type": "moments",
-            "kind": kind,
+            "event": kind,
             "who": who.omo_id if who else "",
             "post": str(post_id),
             "comment": str(comment_id) if comment_id else None,
