@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy import text as text_clause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -1573,26 +1573,17 @@ class MessagingService:
 
         For contexts whose rules follow friendship (social's Moments), read at their read time.
         """
+        query = (
+            select(Contact.peer_id.label("who"), literal("f").label("why"))
+            .where(Contact.user_id == user_id, Contact.status == "friend")
+            .union_all(
+                select(Block.blocked_id, literal("b")).where(Block.user_id == user_id),
+                select(Block.user_id, literal("b")).where(Block.blocked_id == user_id),
+            )
+        )
+        friends: set[uuid.UUID] = set()
+        blocked: set[uuid.UUID] = set()
         async with self.db.sessions() as session:
-            friends = set(
-                (
-                    await session.scalars(
-                        select(Contact.peer_id).where(
-                            Contact.user_id == user_id, Contact.status == "friend"
-                        )
-                    )
-                ).all()
-            )
-            blocked = set(
-                (
-                    await session.scalars(
-                        select(Block.blocked_id).where(Block.user_id == user_id)
-                    )
-                ).all()
-            )
-            blocked.update(
-                (
-                    await session.scalars(select(Block.user_id).where(Block.blocked_id == user_id))
-                ).all()
-            )
+            for who, why in await session.execute(query):
+                (friends if why == "f" else blocked).add(who)
         return friends, blocked

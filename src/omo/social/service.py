@@ -19,7 +19,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omo.core.broker import Broker
@@ -166,16 +177,17 @@ class Draft:
 class Scope:
     """Everything the visibility rules need about one viewer, read at read time.
 
-    `authors` maps each person whose posts the viewer may see to the earliest creation time
-    the author's window allows (None: no limit). `people` are those whose likes and comments
-    the viewer may see on a post they can see (their friends, minus blocks, plus themselves;
-    the post's author is added per post).
+    `authors` are the people whose posts the viewer may see (each post's own rule and its
+    author's window are checked in SQL). `people` are those whose likes and comments the
+    viewer may see on a post they can see (their friends, minus blocks, plus themselves; the
+    post's author is added per post). `remarks` are the viewer's remarks on friends.
     """
 
     viewer: uuid.UUID
     now: datetime
-    authors: dict[uuid.UUID, datetime | None] = field(default_factory=dict)
+    authors: set[uuid.UUID] = field(default_factory=set)
     people: set[uuid.UUID] = field(default_factory=set)
+    remarks: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
 # -- cursors ---------------------------------------------------------------------------------
@@ -542,74 +554,69 @@ class SocialService:
 
     async def _scope(self, session: AsyncSession, viewer: uuid.UUID) -> Scope:
         """Who the viewer may see, read now: friendship and blocks from messaging, then the
-        two Moments switches and each author's window from this context's tables."""
+        two Moments switches (and the viewer's remarks) from this context's tables."""
         friends, blocked = await self.messaging.relations(viewer)
         friends -= blocked
-        now = self.clock.now()
-        scope = Scope(viewer=viewer, now=now, people=friends | {viewer})
-        if friends:
-            hidden_from_me = set(
-                (
-                    await session.scalars(
-                        select(FriendSetting.owner_id).where(
-                            FriendSetting.person_id == viewer,
-                            FriendSetting.hide_my_moments == true(),
-                        )
-                    )
-                ).all()
-            )
-            muted = set(
-                (
-                    await session.scalars(
-                        select(FriendSetting.person_id).where(
-                            FriendSetting.owner_id == viewer,
-                            FriendSetting.hide_their_moments == true(),
-                        )
-                    )
-                ).all()
-            )
-            authors = friends - hidden_from_me - muted
-            windows = {
-                row.user_id: row.window_days
-                for row in await session.execute(
-                    select(MomentsSetting.user_id, MomentsSetting.window_days).where(
-                        MomentsSetting.user_id.in_(authors),
-                        MomentsSetting.window_days.is_not(None),
-                    )
+        scope = Scope(viewer=viewer, now=self.clock.now(), people=friends | {viewer})
+        hidden: set[uuid.UUID] = set()
+        for row in await session.execute(
+            select(
+                FriendSetting.owner_id,
+                FriendSetting.person_id,
+                FriendSetting.remark,
+                FriendSetting.hide_my_moments,
+                FriendSetting.hide_their_moments,
+            ).where(
+                or_(
+                    FriendSetting.owner_id == viewer,
+                    and_(
+                        FriendSetting.person_id == viewer,
+                        FriendSetting.hide_my_moments == true(),
+                    ),
                 )
-            }
-            for author in authors:
-                days = windows.get(author)
-                scope.authors[author] = now - timedelta(days=days) if days is not None else None
-        scope.authors[viewer] = None
+            )
+        ):
+            if row.owner_id == viewer:
+                scope.remarks[row.person_id] = row.remark
+                if row.hide_their_moments:
+                    hidden.add(row.person_id)  # "hide their Moments"
+            if row.person_id == viewer and row.hide_my_moments:
+                hidden.add(row.owner_id)  # they chose "don't let them see my Moments"
+        scope.authors = (friends - hidden) | {viewer}
         return scope
 
     def _post_filter(self, scope: Scope, authors: Iterable[uuid.UUID]) -> ColumnElement[bool]:
-        """The SQL condition: a live post by one of `authors` that its rules show the viewer."""
-        by_window: dict[datetime | None, list[uuid.UUID]] = {}
-        for author in authors:
-            if author in scope.authors:
-                by_window.setdefault(scope.authors[author], []).append(author)
-        if not by_window:
+        """The SQL condition: a live post by one of `authors` that its rules show the viewer
+        (the query outer-joins the author's window setting, `MomentsSetting`)."""
+        allowed = [a for a in authors if a in scope.authors]
+        if not allowed:
             return false()
-        in_window = or_(
+        since = case(
             *(
-                Post.author_id.in_(ids)
-                if since is None
-                else and_(Post.author_id.in_(ids), Post.created_at >= since)
-                for since, ids in by_window.items()
-            )
+                (MomentsSetting.window_days == days, scope.now - timedelta(days=days))
+                for days in WINDOWS.values()
+                if days is not None
+            ),
+            else_=scope.now,
         )
         named = exists().where(
             PostAudience.post_id == Post.id, PostAudience.person_id == scope.viewer
         )
-        rules = or_(
-            Post.author_id == scope.viewer,
-            Post.visibility == "friends",
-            and_(Post.visibility == "only", named),
-            and_(Post.visibility == "except", ~named),
+        return and_(
+            Post.deleted_at.is_(None),
+            Post.author_id.in_(allowed),
+            or_(
+                Post.author_id == scope.viewer,
+                and_(
+                    or_(MomentsSetting.window_days.is_(None), Post.created_at >= since),
+                    or_(
+                        Post.visibility == "friends",
+                        and_(Post.visibility == "only", named),
+                        and_(Post.visibility == "except", ~named),
+                    ),
+                ),
+            ),
         )
-        return and_(Post.deleted_at.is_(None), in_window, rules)
 
     async def _visible_posts(
         self,
@@ -624,7 +631,11 @@ class SocialService:
         """Posts the viewer may see, newest first: the only way this context reads posts for
         someone."""
         condition = self._post_filter(scope, scope.authors if authors is None else authors)
-        query = select(Post).where(condition)
+        query = (
+            select(Post)
+            .outerjoin(MomentsSetting, MomentsSetting.user_id == Post.author_id)
+            .where(condition)
+        )
         if ids is not None:
             query = query.where(Post.id.in_(ids))
         if before is not None:
@@ -744,7 +755,24 @@ class SocialService:
                 ),
             )
         await self._push(notified, "mention", author, post.id, None)
-        return (await self._views(author, [post]))[0]
+        # The author's own fresh post: no likes or comments yet, no rules to apply.
+        profile = (await self.messaging.profiles([author]))[author]
+        return PostView(
+            id=post.id,
+            author=profile,
+            remark="",
+            kind=post.kind,
+            text=post.text,
+            media=[_media_view(m) for m in media_rows],
+            card=post.card,
+            place=post.place,
+            visibility=post.visibility,
+            created_at=post.created_at,
+            mine=True,
+            liked=False,
+            likes=[],
+            comments=[],
+        )
 
     @staticmethod
     def _mentions_to_notify(
@@ -810,22 +838,24 @@ class SocialService:
                 raise ProblemError("post-not-found", "There is no such post.")
             return (await self._views_in(session, scope, posts))[0]
 
-    async def _views(self, viewer: uuid.UUID, posts: list[Post]) -> list[PostView]:
-        async with self.db.sessions() as session:
-            scope = await self._scope(session, viewer)
-            return await self._views_in(session, scope, posts)
-
     async def _views_in(
         self, session: AsyncSession, scope: Scope, posts: list[Post]
     ) -> list[PostView]:
         if not posts:
             return []
         ids = [p.id for p in posts]
+        with_media = [p.id for p in posts if p.kind in ("photos", "video")]
         media = (
-            await session.scalars(
-                select(PostMedia).where(PostMedia.post_id.in_(ids)).order_by(PostMedia.position)
-            )
-        ).all()
+            (
+                await session.scalars(
+                    select(PostMedia)
+                    .where(PostMedia.post_id.in_(with_media))
+                    .order_by(PostMedia.position)
+                )
+            ).all()
+            if with_media
+            else []
+        )
         likes = (
             await session.execute(
                 select(Like.post_id, Like.user_id)
@@ -840,15 +870,7 @@ class SocialService:
                 .order_by(Comment.created_at, Comment.id)
             )
         ).all()
-        remarks = {
-            row.person_id: row.remark
-            for row in await session.execute(
-                select(FriendSetting.person_id, FriendSetting.remark).where(
-                    FriendSetting.owner_id == scope.viewer,
-                    FriendSetting.person_id.in_({p.author_id for p in posts}),
-                )
-            )
-        }
+        remarks = scope.remarks
         by_id = {p.id: p for p in posts}
         shown_likes: dict[uuid.UUID, list[uuid.UUID]] = {}
         for like in likes:
