@@ -38,6 +38,9 @@ def _pages(world: World) -> list[tuple[str, str]]:
         ("wallet", "/wallet"),
         ("cashier", "/cashier"),
         ("official account", f"/accounts/{world.account}"),
+        ("moments", "/moments"),
+        ("a moment", f"/moments/{world.moment}"),
+        ("a friend's labels", f"/moments/friends/{world.friend_omo_id}"),
     ]
 
 

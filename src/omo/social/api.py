@@ -6,9 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from omo.core.access import Access, access
-from omo.core.auth import CurrentPrincipal
+from omo.core.auth import SESSION_COOKIE, CurrentPrincipal, Principal
 from omo.core.errors import ProblemError
 from omo.identity.schemas import PublicProfileOut
 from omo.identity.service import PublicProfile
@@ -43,9 +44,11 @@ from omo.social.service import (
     SocialService,
     TimelinePage,
 )
+from omo.web.pages import render
 
 API = "/api/v1/social"
 api = APIRouter(prefix=API, tags=["social"])
+pages = APIRouter(include_in_schema=False)
 router = APIRouter()
 PERSON = access(Access.PERSON)
 
@@ -366,4 +369,62 @@ async def mark_read(principal: CurrentPrincipal, service: Social) -> Response:
     return Response(status_code=204)
 
 
+# -- pages -----------------------------------------------------------------------------------
+
+
+async def _page_principal(request: Request) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    principal: Principal | None = await request.app.state.authenticator.authenticate(token)
+    if principal and principal.locale:
+        request.state.locale = principal.locale
+    return principal
+
+
+def _to_login(request: Request) -> Response:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+@pages.api_route(
+    "/moments", methods=["GET", "HEAD"], response_class=HTMLResponse, openapi_extra=PERSON
+)
+async def moments_page(request: Request, cursor: Cursor = None) -> Response:
+    principal = await _page_principal(request)
+    if principal is None:
+        return _to_login(request)
+    service = social(request)
+    page = page_out(await service.timeline(principal.user_id, cursor))
+    labels = await service.labels(principal.user_id)
+    return render(request, "moments.html", page=page, labels=labels)
+
+
+@pages.api_route(
+    "/moments/friends/{omo_id}",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    openapi_extra=PERSON,
+)
+async def friend_page(request: Request, omo_id: str) -> Response:
+    principal = await _page_principal(request)
+    if principal is None:
+        return _to_login(request)
+    service = social(request)
+    friend = friend_out(await service.friend(principal.user_id, omo_id[:40]))
+    labels = [label_out(v) for v in await service.labels(principal.user_id)]
+    return render(request, "moments_friend.html", friend=friend, labels=labels)
+
+
+@pages.api_route(
+    "/moments/{post_id}", methods=["GET", "HEAD"], response_class=HTMLResponse, openapi_extra=PERSON
+)
+async def post_page(request: Request, post_id: uuid.UUID) -> Response:
+    principal = await _page_principal(request)
+    if principal is None:
+        return _to_login(request)
+    post = post_out(await social(request).post(principal.user_id, post_id))
+    return render(request, "moment.html", post=post)
+
+
 router.include_router(api)
+router.include_router(pages)
