@@ -81,6 +81,8 @@ MENTIONS_MAX = 20
 REMARK_MAX = 64
 PAGE_MAX = 50
 PAGE_DEFAULT = 20
+FIRST_LOOK_BACK = timedelta(days=7)
+LOOK_BACK_MAX = timedelta(days=400)
 NOTIFICATIONS_MAX = 100
 PLACE_NAME_MAX = 100
 SIZE_LIMITS = {"image": 10 * 1024 * 1024, "video": 30 * 1024 * 1024}
@@ -626,6 +628,7 @@ class SocialService:
         ids: Sequence[uuid.UUID] | None = None,
         authors: Iterable[uuid.UUID] | None = None,
         before: tuple[datetime, uuid.UUID] | None = None,
+        since: datetime | None = None,
         limit: int | None = None,
     ) -> list[Post]:
         """Posts the viewer may see, newest first: the only way this context reads posts for
@@ -643,6 +646,8 @@ class SocialService:
             query = query.where(
                 or_(Post.created_at < moment, and_(Post.created_at == moment, Post.id < post_id))
             )
+        if since is not None:
+            query = query.where(Post.created_at >= since)
         query = query.order_by(Post.created_at.desc(), Post.id.desc())
         if limit is not None:
             query = query.limit(limit)
@@ -821,9 +826,24 @@ class SocialService:
         before = decode_cursor(cursor) if cursor else None
         async with self.db.sessions() as session:
             scope = await self._scope(session, viewer)
-            posts = await self._visible_posts(
-                session, scope, authors=authors, before=before, limit=limit + 1
-            )
+            # Look back a week first, then further: the (author, created_at) index then reads
+            # only recent rows of each friend instead of sorting all their posts. Posts in a
+            # window [since, anchor) are all newer than those outside it, so the page is the
+            # same as without the bound.
+            anchor = before[0] if before else scope.now
+            span: timedelta | None = FIRST_LOOK_BACK
+            while True:
+                posts = await self._visible_posts(
+                    session,
+                    scope,
+                    authors=authors,
+                    before=before,
+                    since=anchor - span if span is not None else None,
+                    limit=limit + 1,
+                )
+                if len(posts) > limit or span is None:
+                    break
+                span = span * 8 if span < LOOK_BACK_MAX else None
             more = len(posts) > limit
             posts = posts[:limit]
             views = await self._views_in(session, scope, posts)
