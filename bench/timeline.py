@@ -81,8 +81,9 @@ page AS (
     AND (p.author_id = :v OR p.visibility = 'friends'
          OR (p.visibility = 'only' AND EXISTS (SELECT 1 FROM social_post_audience pa
                                                WHERE pa.post_id = p.id AND pa.person_id = :v))
-         OR (p.visibility = 'except' AND NOT EXISTS (SELECT 1 FROM social_post_audience pa
-                                                     WHERE pa.post_id = p.id AND pa.person_id = :v)))
+         OR (p.visibility = 'except'
+             AND NOT EXISTS (SELECT 1 FROM social_post_audience pa
+                             WHERE pa.post_id = p.id AND pa.person_id = :v)))
   ORDER BY p.created_at DESC, p.id DESC
   LIMIT 20
 )
