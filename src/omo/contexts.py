@@ -14,6 +14,7 @@ CONTEXTS: tuple[str, ...] = (
     "coupons",
     "accounts",
     "care",
+    "social",
     "social.nearby",
     "miniapps",
 )

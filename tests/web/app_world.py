@@ -1,5 +1,6 @@
 """A signed-in person's little world for browser tests of the app's pages: a friend, a 1:1
-chat with a message, a group, money in the wallet, a merchant and a brand account."""
+chat with a message, a group, money in the wallet, a merchant, a brand account, and a
+friend's Moment that the person liked and commented on."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class World:
     direct: str
     group: str
     account: str
+    moment: str = ""
 
 
 def _ok(response: Any) -> Any:
@@ -104,4 +106,22 @@ def app_world(
             headers=CSRF,
         )
     )
-    return World(friend, direct, group, account)
+    moment = httpx.post(
+        f"{api}/social/posts",
+        json={"text": "Cena da Luigi", "place": {"name": "Luigi"}},
+        headers=bearer,
+    )
+    assert moment.status_code == 201, moment.text
+    post = moment.json()["id"]
+    assert request.put(f"{api}/social/posts/{post}/like", headers=CSRF).ok
+    _ok(
+        request.post(
+            f"{api}/social/posts/{post}/comments", data={"text": "Buon appetito"}, headers=CSRF
+        )
+    )
+    _ok(
+        request.post(
+            f"{api}/social/labels", data={"name": "Family", "members": [friend]}, headers=CSRF
+        )
+    )
+    return World(friend, direct, group, account, post)

@@ -40,6 +40,9 @@ def _pages(world: World) -> list[tuple[str, str]]:
         ("cashier", "/cashier"),
         ("official account", f"/accounts/{world.account}"),
         ("nearby", "/nearby"),
+        ("moments", "/moments"),
+        ("a moment", f"/moments/{world.moment}"),
+        ("a friend's labels", f"/moments/friends/{world.friend_omo_id}"),
     ]
 
 

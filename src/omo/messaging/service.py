@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy import text as text_clause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -1616,3 +1616,25 @@ class MessagingService:
                 )
             )
         return {b if a == user_id else a for a, b in rows}
+
+    # -- for other contexts (read only) -------------------------------------------------------
+
+    async def relations(self, user_id: uuid.UUID) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+        """This person's friends, and everyone a block stands between them and (either way).
+
+        For contexts whose rules follow friendship (social's Moments), read at their read time.
+        """
+        query = (
+            select(Contact.peer_id.label("who"), literal("f").label("why"))
+            .where(Contact.user_id == user_id, Contact.status == "friend")
+            .union_all(
+                select(Block.blocked_id, literal("b")).where(Block.user_id == user_id),
+                select(Block.user_id, literal("b")).where(Block.blocked_id == user_id),
+            )
+        )
+        friends: set[uuid.UUID] = set()
+        blocked: set[uuid.UUID] = set()
+        async with self.db.sessions() as session:
+            for who, why in await session.execute(query):
+                (friends if why == "f" else blocked).add(who)
+        return friends, blocked

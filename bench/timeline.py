@@ -1,0 +1,361 @@
+"""Moments timeline: home page p50/p99 through the HTTP API vs one hand-written SQL query.
+
+    python bench/timeline.py [--people 10000] [--friends 200] [--posts 100000]
+                             [--requests 400] [--viewers 20] [--big-friends 5000]
+
+Creates a fresh SQLite database in a temporary directory. `people` people (the first
+`viewers` of them real, logged-in people; the rest bulk-inserted identity rows), each friends
+with exactly `friends` others (a ring: i is friends with i±1..i±friends/2), and `posts` posts
+by random authors over the last 180 days with mixed visibility (70 % all friends, 10 %
+private, 10 % only 5 named friends, 10 % all except 5 named friends), likes and comments by
+the author's friends, some authors with a 1-month or 6-month window, some "hide" switches —
+all written with bulk SQL inserts as the setup, not through the API.
+
+Measured in the same run, on the same database:
+- OMO: `GET /api/v1/social/timeline?limit=20` (20 posts with their visible likes and
+  comments, people's names) through the whole ASGI app in-process (httpx's ASGI transport:
+  routing, auth, the service's visibility rules, serialisation; no socket);
+- the limit: ONE hand-written SQL query that returns the same page — the viewer's friends
+  minus blocks and switches, the window, each post's rule, the 20 newest, their visible likes
+  and comments with names — run on the same engine;
+- publishing: `POST /api/v1/social/posts` acknowledged, by a person with 10 friends, with
+  `friends` friends and with `big-friends` friends.
+
+Prints one JSON line: {"bench": "timeline", "figures": {...}, "ratios": {...}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Uuid, bindparam, insert, text
+
+from omo import migrations
+from omo.app import create_app
+from omo.core.clock import SystemClock
+from omo.core.config import Settings
+from omo.core.db import UtcDateTime
+from omo.identity.models import User
+from omo.messaging.models import Contact
+from omo.social.models import Comment, FriendSetting, Like, MomentsSetting, Post, PostAudience
+
+BATCH = 20_000
+PASSWORD = "bench password 2026"
+
+LIMIT_SQL = text(
+    """
+WITH friends AS (
+  SELECT c.peer_id AS id FROM messaging_contacts c
+  WHERE c.user_id = :v AND c.status = 'friend'
+    AND NOT EXISTS (SELECT 1 FROM messaging_blocks b
+                    WHERE (b.user_id = :v AND b.blocked_id = c.peer_id)
+                       OR (b.user_id = c.peer_id AND b.blocked_id = :v))
+),
+authors AS (
+  SELECT f.id FROM friends f
+  WHERE NOT EXISTS (SELECT 1 FROM social_friend_settings s
+                    WHERE s.owner_id = f.id AND s.person_id = :v AND s.hide_my_moments)
+    AND NOT EXISTS (SELECT 1 FROM social_friend_settings s
+                    WHERE s.owner_id = :v AND s.person_id = f.id AND s.hide_their_moments)
+  UNION ALL SELECT :v
+),
+page AS (
+  SELECT p.id, p.author_id, p.text, p.created_at FROM social_posts p
+  JOIN authors a ON p.author_id = a.id
+  LEFT JOIN social_settings w ON w.user_id = p.author_id
+  WHERE p.deleted_at IS NULL
+    AND (p.author_id = :v OR w.window_days IS NULL
+         OR p.created_at >= CASE w.window_days WHEN 3 THEN :c3 WHEN 30 THEN :c30 ELSE :c182 END)
+    AND (p.author_id = :v OR p.visibility = 'friends'
+         OR (p.visibility = 'only' AND EXISTS (SELECT 1 FROM social_post_audience pa
+                                               WHERE pa.post_id = p.id AND pa.person_id = :v))
+         OR (p.visibility = 'except'
+             AND NOT EXISTS (SELECT 1 FROM social_post_audience pa
+                             WHERE pa.post_id = p.id AND pa.person_id = :v)))
+  ORDER BY p.created_at DESC, p.id DESC
+  LIMIT 20
+)
+SELECT 'p' AS kind, page.id AS post_id, page.author_id AS who, u.display_name AS name,
+       page.text AS body, page.created_at AS at
+FROM page JOIN identity_users u ON u.id = page.author_id
+UNION ALL
+SELECT 'l', l.post_id, l.user_id, u.display_name, NULL, l.created_at
+FROM social_likes l JOIN page ON page.id = l.post_id JOIN identity_users u ON u.id = l.user_id
+WHERE l.user_id = :v OR l.user_id = page.author_id OR l.user_id IN (SELECT id FROM friends)
+UNION ALL
+SELECT 'c', c.post_id, c.author_id, u.display_name, c.text, c.created_at
+FROM social_comments c JOIN page ON page.id = c.post_id JOIN identity_users u ON u.id = c.author_id
+WHERE c.deleted_at IS NULL
+  AND (c.author_id = :v OR c.author_id = page.author_id OR c.author_id IN (SELECT id FROM friends))
+"""
+).bindparams(
+    bindparam("v", type_=Uuid),
+    bindparam("c3", type_=UtcDateTime()),
+    bindparam("c30", type_=UtcDateTime()),
+    bindparam("c182", type_=UtcDateTime()),
+)
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def bulk(engine: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), BATCH):
+        async with engine.begin() as connection:
+            await connection.execute(insert(table), rows[start : start + BATCH])
+
+
+def ring_friends(i: int, n: int, friends: int) -> list[int]:
+    half = friends // 2
+    return [(i + k) % n for k in range(1, half + 1)] + [(i - k) % n for k in range(1, half + 1)]
+
+
+async def setup(app: Any, args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
+    engine = app.state.db.engine
+    identity = app.state.identity
+    now = SystemClock().now()
+    started = time.perf_counter()
+    ids: list[uuid.UUID] = []
+    tokens: list[str] = []
+    for n in range(args.viewers + 2):  # + the small and the big publisher
+        phone = f"+3934077{n:05d}"
+        ids.append(await identity.ensure_person(phone, PASSWORD, f"Viewer {n}", f"bench_v{n}"))
+        issued = await identity.log_in(
+            phone,
+            PASSWORD,
+            device_name="bench",
+            kind="app",
+            user_agent="bench",
+            client_address=f"10.9.{n // 200}.{n % 200}",
+        )
+        tokens.append(issued.token)
+    small, big = ids[args.viewers], ids[args.viewers + 1]
+    people = ids[: args.viewers] + [uuid.uuid4() for _ in range(args.people - args.viewers)]
+    await bulk(
+        engine,
+        User,
+        [
+            {
+                "id": people[n],
+                "phone_e164": f"+3934099{n:07d}",
+                "password_hash": "-",
+                "phone_verified_at": now,
+                "display_name": f"Person {n}",
+                "region": "IT",
+                "locale": None,
+                "time_zone": None,
+                "omo_id": f"bench_p{n}",
+                "omo_id_changed_at": None,
+                "avatar_id": None,
+                "created_at": now,
+            }
+            for n in range(args.viewers, args.people)
+        ],
+    )
+    contacts = []
+    for i in range(args.people):
+        for j in ring_friends(i, args.people, args.friends):
+            contacts.append(
+                {"user_id": people[i], "peer_id": people[j], "status": "friend", "created_at": now}
+            )
+    for who, count in ((small, 10), (big, args.big_friends)):
+        for j in rng.sample(range(args.people), min(count, args.people)):
+            for a, b in ((who, people[j]), (people[j], who)):
+                contacts.append({"user_id": a, "peer_id": b, "status": "friend", "created_at": now})
+    await bulk(engine, Contact, contacts)
+    print(f"{len(contacts)} contact rows in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    posts, audience, likes, comments = [], [], [], []
+    for n in range(args.posts):
+        author = rng.randrange(args.people)
+        roll = rng.random()
+        visibility = (
+            "friends"
+            if roll < 0.7
+            else "private"
+            if roll < 0.8
+            else "only"
+            if roll < 0.9
+            else "except"
+        )
+        post_id = uuid.uuid4()
+        friends = ring_friends(author, args.people, args.friends)
+        posts.append(
+            {
+                "id": post_id,
+                "author_id": people[author],
+                "kind": "text",
+                "text": f"post {n}",
+                "card": None,
+                "place": None,
+                "visibility": visibility,
+                "created_at": now - timedelta(seconds=rng.randrange(180 * 86400)),
+                "deleted_at": None,
+            }
+        )
+        if visibility in ("only", "except"):
+            audience += [
+                {"post_id": post_id, "person_id": people[j]} for j in rng.sample(friends, 5)
+            ]
+        if rng.random() < 0.3:
+            likes += [
+                {"post_id": post_id, "user_id": people[j], "created_at": now}
+                for j in rng.sample(friends, rng.randint(1, 3))
+            ]
+        if rng.random() < 0.2:
+            comments += [
+                {
+                    "id": uuid.uuid4(),
+                    "post_id": post_id,
+                    "author_id": people[j],
+                    "reply_to_id": None,
+                    "reply_to_user": None,
+                    "text": "nice",
+                    "created_at": now,
+                    "deleted_at": None,
+                }
+                for j in rng.sample(friends, rng.randint(1, 2))
+            ]
+    await bulk(engine, Post, posts)
+    await bulk(engine, PostAudience, audience)
+    await bulk(engine, Like, likes)
+    await bulk(engine, Comment, comments)
+    windows = [
+        {"user_id": people[j], "window_days": rng.choice([30, 182])}
+        for j in rng.sample(range(args.people), args.people // 10)
+    ]
+    await bulk(engine, MomentsSetting, windows)
+    switches = []
+    for j in rng.sample(range(args.people), args.people // 20):
+        peer = rng.choice(ring_friends(j, args.people, args.friends))
+        switches.append(
+            {
+                "owner_id": people[j],
+                "person_id": people[peer],
+                "remark": "",
+                "hide_my_moments": rng.random() < 0.5,
+                "hide_their_moments": rng.random() < 0.5,
+            }
+        )
+    await bulk(engine, FriendSetting, switches)
+    async with engine.begin() as connection:
+        await connection.execute(text("ANALYZE"))
+    print(f"set up in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    return {"ids": ids, "tokens": tokens, "small": args.viewers, "big": args.viewers + 1}
+
+
+async def measure(app: Any, args: argparse.Namespace, world: dict[str, Any]) -> dict[str, Any]:
+    transport = httpx.ASGITransport(app=app)
+    viewers = list(range(args.viewers))
+    now = SystemClock().now()
+    cutoffs = {f"c{d}": now - timedelta(days=d) for d in (3, 30, 182)}
+    figures: dict[str, Any] = {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+
+        async def api_page(viewer: int) -> list[str]:
+            auth = {"Authorization": f"Bearer {world['tokens'][viewer]}"}
+            response = await client.get("/api/v1/social/timeline?limit=20", headers=auth)
+            assert response.status_code == 200, response.text
+            return [p["id"] for p in response.json()["posts"]]
+
+        async def sql_page(viewer: int) -> list[str]:
+            async with app.state.db.engine.connect() as connection:
+                rows = (
+                    await connection.execute(LIMIT_SQL, {"v": world["ids"][viewer], **cutoffs})
+                ).all()
+            posts = sorted(((r.at, r.post_id) for r in rows if r.kind == "p"), reverse=True)
+            return [str(uuid.UUID(str(p))) for _at, p in posts]
+
+        # Same page both ways (a check that the limit does the same work), then warm up.
+        equal = [await api_page(v) == await sql_page(v) for v in viewers]
+        figures["pages_equal"] = all(equal)
+        figures["posts_per_page"] = statistics.mean([len(await api_page(v)) for v in viewers])
+        omo: list[float] = []
+        bare: list[float] = []
+        for round_ in range(args.requests):
+            viewer = viewers[round_ % len(viewers)]
+            for work, samples in ((api_page, omo), (sql_page, bare)):
+                began = time.perf_counter()
+                await work(viewer)
+                samples.append((time.perf_counter() - began) * 1000)
+        figures |= {
+            "timeline_api_p50_ms": round(pct(omo, 0.5), 2),
+            "timeline_api_p99_ms": round(pct(omo, 0.99), 2),
+            "timeline_api_per_s": round(1000 * len(omo) / sum(omo)),
+            "bare_sql_p50_ms": round(pct(bare, 0.5), 2),
+            "bare_sql_p99_ms": round(pct(bare, 0.99), 2),
+            "bare_sql_per_s": round(1000 * len(bare) / sum(bare)),
+        }
+        for name, who, friends in (
+            ("10", world["small"], 10),
+            (str(args.friends), 0, args.friends),
+            (str(args.big_friends), world["big"], args.big_friends),
+        ):
+            auth = {"Authorization": f"Bearer {world['tokens'][who]}"}
+            samples = []
+            for n in range(args.publishes):
+                began = time.perf_counter()
+                response = await client.post(
+                    "/api/v1/social/posts", json={"text": f"bench {n}"}, headers=auth
+                )
+                samples.append((time.perf_counter() - began) * 1000)
+                assert response.status_code == 201, response.text
+            figures[f"publish_p50_ms_{name}_friends"] = round(pct(samples, 0.5), 2)
+            figures[f"publish_p99_ms_{name}_friends"] = round(pct(samples, 0.99), 2)
+            del friends
+    return figures
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="omo-bench-timeline-"))
+    url = f"sqlite+aiosqlite:///{folder / 'omo.sqlite3'}"
+    migrations.upgrade(url)
+    settings = Settings(data_dir=folder, database_url=url, redis_url=None, secret_key="bench")  # type: ignore[call-arg]
+    app = create_app(settings)
+    rng = random.Random(args.seed)
+    async with app.router.lifespan_context(app):
+        world = await setup(app, args, rng)
+        figures = await measure(app, args, world)
+    figures |= {
+        "backend": "sqlite",
+        "people": args.people,
+        "friends": args.friends,
+        "posts": args.posts,
+        "requests": args.requests,
+    }
+    ratios = {
+        "omo_vs_bare_sql_rate": round(figures["timeline_api_per_s"] / figures["bare_sql_per_s"], 2),
+        "omo_p99_vs_10ms_goal": round(10 / figures["timeline_api_p99_ms"], 2),
+        "publish_big_over_small_p50": round(
+            figures[f"publish_p50_ms_{args.big_friends}_friends"]
+            / figures["publish_p50_ms_10_friends"],
+            2,
+        ),
+    }
+    return {"bench": "timeline", "figures": figures, "ratios": ratios}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--friends", type=int, default=200)
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--viewers", type=int, default=20)
+    parser.add_argument("--big-friends", type=int, default=5000)
+    parser.add_argument("--publishes", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=10)
+    print(json.dumps(asyncio.run(main(parser.parse_args()))))
