@@ -105,6 +105,13 @@ async def start(app: FastAPI) -> None:
         coupons=getattr(app.state, "coupons", None),
     )
     app.state.accounts = service
+
+    async def followed_accounts(user_id: uuid.UUID, locale: str) -> tuple[str, Any]:
+        return "_chat_accounts.html", await service.following(user_id, locale)
+
+    # The person's account conversations belong in their chat list, next to their chats.
+    if hasattr(app.state, "chat_list_sections"):
+        app.state.chat_list_sections.append(followed_accounts)
     app.state.accounts_webhooks = WebhookWorker(
         service, app.state.db, allow_private=settings.webhooks_to_private_networks
     )

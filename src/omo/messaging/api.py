@@ -18,6 +18,7 @@ from markupsafe import Markup
 from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, CurrentPrincipal, Principal
 from omo.core.errors import ProblemError
+from omo.core.i18n import locale_of
 from omo.identity.schemas import PublicProfileOut
 from omo.identity.service import PublicProfile
 from omo.messaging import gateway
@@ -68,6 +69,9 @@ async def start(app: FastAPI) -> None:
     )
     await service.start()
     app.state.messaging = service
+    # Other contexts add sections to the chat list (official accounts the person follows, ...)
+    # without messaging knowing them: each is `async (user_id, locale) -> (template, data)`.
+    app.state.chat_list_sections = []
 
     async def forget_erased_people() -> None:
         while True:
@@ -552,9 +556,14 @@ async def chat_list_page(request: Request, q: str = "") -> Response:
     base = request.app.state.settings.public_url or str(request.base_url)
     add_url = f"{base.rstrip('/')}/chat/add/{me.omo_id}"
     my_qr = segno.make(add_url, error="m").svg_inline(scale=4, dark="#111", light="#fff")
+    sections = [
+        await provide(principal.user_id, locale_of(request))
+        for provide in getattr(request.app.state, "chat_list_sections", [])
+    ]
     return render(
         request,
         "chat_list.html",
+        sections=sections,
         conversations=conversations,
         contacts=contacts,
         my_qr=Markup(my_qr),  # noqa: S704  (segno's own SVG of our own URL)
