@@ -4,6 +4,8 @@ service, serialise."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from typing import Annotated, Any
 
@@ -70,6 +72,7 @@ from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal, MaybePrincipal
 from omo.core.i18n import locale_of
 
+logger = logging.getLogger("omo.accounts")
 router = APIRouter()  # what the app mounts: the three below
 native = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
@@ -121,8 +124,20 @@ async def start(app: FastAPI) -> None:
     )
     app.state.accounts_receipts.start()
 
+    async def forget_erased_people() -> None:
+        while True:
+            await asyncio.sleep(2)
+            try:
+                await service.forget_erased_people()
+            except Exception:
+                logger.exception("accounts could not apply erasures")
+
+    app.state.accounts_erasures = asyncio.create_task(forget_erased_people())
+
 
 async def stop(app: FastAPI) -> None:
+    app.state.accounts_erasures.cancel()
+    await asyncio.gather(app.state.accounts_erasures, return_exceptions=True)
     await app.state.accounts_receipts.stop()
     await app.state.accounts_webhooks.stop()
     await app.state.accounts.stop()

@@ -67,11 +67,12 @@ from omo.core.broker import Broker
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
-from omo.core.events import DomainEvent, record_event
+from omo.core.events import DomainEvent, StoredEvent, consume, record_event
 from omo.core.i18n import SUPPORTED, translations
 from omo.core.ids import new_id
 from omo.core.money import Money
 from omo.core.ratelimit import Limit, RateLimiter
+from omo.identity.events import PersonErased
 from omo.identity.service import IdentityService
 from omo.messaging.service import user_channel
 
@@ -624,6 +625,24 @@ class AccountService:
                 return
             row.following = False
             self._record(session, Unfollowed(account_id=account_id, openid=row.openid))
+
+    async def forget_erased_people(self) -> int:
+        """React to identity's erasures: an erased person follows no account any more (consent
+        ends with the person), and each brand hears an unsubscribe for its openid."""
+
+        async def unfollow_everything(session: AsyncSession, event: StoredEvent) -> None:
+            user_id = uuid.UUID(event.payload["user_id"])
+            follows = await session.scalars(
+                select(Follow).where(Follow.user_id == user_id, Follow.following.is_(True))
+            )
+            for row in follows.all():
+                row.following = False
+                self._record(session, Unfollowed(account_id=row.account_id, openid=row.openid))
+
+        async with self.db.transaction() as session:
+            return await consume(
+                session, "accounts.erasures", unfollow_everything, topics=(PersonErased.topic,)
+            )
 
     async def following(self, user_id: uuid.UUID, locale: str | None = None) -> list[AccountView]:
         async with self.db.sessions() as session:
