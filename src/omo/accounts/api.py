@@ -71,7 +71,7 @@ SERVE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=EVERYONE)
 MANAGE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=MANAGERS)
 
 
-def account_service(request: Request) -> AccountService:
+async def account_service(request: Request) -> AccountService:
     service: AccountService = request.app.state.accounts
     return service
 
