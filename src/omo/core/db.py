@@ -101,6 +101,9 @@ class Database:
         if not self.is_sqlite:
             readers = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.reads = async_sessionmaker(readers, expire_on_commit=False)
+        # For a Core read on every request (authentication): a connection without an ORM
+        # session is ~80 µs cheaper.
+        self.reader = readers
 
     @property
     def is_sqlite(self) -> bool:

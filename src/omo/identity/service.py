@@ -481,9 +481,9 @@ class IdentityService:
         if len(token) > 200:
             return None
         now = self.clock.now()
-        async with self.db.reads() as session:
-            # Columns, not entities: this runs on every authenticated request.
-            found = (await session.execute(_SESSION_OF_TOKEN, {"hash": _sha256(token)})).first()
+        async with self.db.reader.connect() as connection:
+            # Columns, not entities, on a bare connection: this runs on every request.
+            found = (await connection.execute(_SESSION_OF_TOKEN, {"hash": _sha256(token)})).first()
             if found is None:
                 return None
             session_id, user_id, revoked_at, expires_at, last_seen_at, locale = found
@@ -491,7 +491,7 @@ class IdentityService:
                 return None
             if now - last_seen_at >= SESSION_TOUCH_INTERVAL:
                 # Sliding expiry: a device in use stays logged in; an idle one ages out.
-                await session.execute(
+                await connection.execute(
                     update(DeviceSession)
                     .where(DeviceSession.id == session_id)
                     .values(
@@ -499,14 +499,14 @@ class IdentityService:
                         expires_at=now + timedelta(days=self.settings.session_ttl_days),
                     )
                 )
-                await session.commit()
+                await connection.commit()
             return Principal(user_id=user_id, session_id=session_id, locale=locale)
 
     async def session_active(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
         """Whether this device session of this person is logged in (one indexed read)."""
         now = self.clock.now()
-        async with self.db.reads() as session:
-            found = await session.scalar(
+        async with self.db.reader.connect() as connection:
+            found = await connection.scalar(
                 _ACTIVE_SESSION, {"session": session_id, "user": user_id, "now": now}
             )
         return found is not None
