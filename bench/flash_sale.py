@@ -22,8 +22,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-from payments_setup import Server, auth, fund, make_settings, percentile, seed
+from payments_setup import LeanClient, Server, fund, make_settings, percentile, seed
 
 from omo.app import create_app
 from omo.core.money import Money
@@ -49,41 +48,46 @@ async def _reserve_all(url: str, sale_id: str, tokens: list[str]) -> dict[str, A
     latencies: list[float] = []
     won: list[tuple[str, str]] = []
     refused = 0
-    limits = httpx.Limits(max_connections=256)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    client = LeanClient(url, 256)
+    path = f"/api/v1/coupons/flash-sales/{sale_id}/reservations"
 
-        async def buyer(token: str) -> None:
-            nonlocal refused
-            started = time.perf_counter()
-            response = await client.post(
-                f"/api/v1/coupons/flash-sales/{sale_id}/reservations", headers=auth(token)
-            )
-            latencies.append(time.perf_counter() - started)
-            if response.status_code == 201:
-                won.append((token, response.json()["id"]))
-            else:
-                assert response.json()["type"] == "/problems/flash-sale-sold-out", response.text
-                refused += 1
+    async def buyer(token: str) -> None:
+        nonlocal refused
+        started = time.perf_counter()
+        status, body = await client.request("POST", path, token)
+        latencies.append(time.perf_counter() - started)
+        if status == 201:
+            won.append((token, body["id"]))
+        else:
+            assert body["type"] == "/problems/flash-sale-sold-out", body
+            refused += 1
 
-        await asyncio.gather(*(buyer(token) for token in tokens))
+    await asyncio.gather(*(buyer(token) for token in tokens))
+    await client.close()
     return {"latencies": latencies, "won": won, "refused": refused}
 
 
 def _load_process(url: str, sale_id: str, tokens: list[str], start: Any, queue: Any) -> None:
     start.wait()
-    queue.put(asyncio.run(_reserve_all(url, sale_id, tokens)))
+    try:
+        queue.put(asyncio.run(_reserve_all(url, sale_id, tokens)))
+    except BaseException as error:  # the parent must not wait forever for a dead worker
+        queue.put({"error": repr(error)})
+        raise
 
 
-async def _pay_all(url: str, won: list[tuple[str, str]]) -> int:
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+async def _pay_all(url: str, won: list[tuple[str, str]]) -> tuple[int, list[Any]]:
+    client = LeanClient(url, 64)
 
-        async def pay(token: str, reservation: str) -> bool:
-            response = await client.post(
-                f"/api/v1/pay/flash/reservations/{reservation}/pay", json={}, headers=auth(token)
-            )
-            return response.status_code == 200
+    async def pay(token: str, reservation: str) -> tuple[int, Any]:
+        return await client.request(
+            "POST", f"/api/v1/pay/flash/reservations/{reservation}/pay", token, {}
+        )
 
-        return sum(await asyncio.gather(*(pay(t, r) for t, r in won)))
+    answers = await asyncio.gather(*(pay(t, r) for t, r in won))
+    await client.close()
+    failures = [body for status, body in answers if status != 200]
+    return len(answers) - len(failures), failures[:5]
 
 
 def bare_sqlite(path: str, buyers: int, units: int) -> float:
@@ -134,6 +138,9 @@ def main() -> None:
         began = time.perf_counter()
         start.set()
         results = [queue.get() for _ in workers]
+        failed = [result["error"] for result in results if "error" in result]
+        if failed:
+            raise RuntimeError(f"a load process failed: {failed}")
         elapsed = time.perf_counter() - began
         for worker in workers:
             worker.join()
@@ -141,7 +148,7 @@ def main() -> None:
         latencies = [value for result in results for value in result["latencies"]]
         ids = dict(zip(world.customer_tokens, world.customer_ids, strict=True))
         asyncio.run(fund(settings, [ids[token] for token, _ in won], "100.00", "EUR"))
-        paid = asyncio.run(_pay_all(server.url, won))
+        paid, pay_failures = asyncio.run(_pay_all(server.url, won))
     finally:
         server.stop()
     claims_per_s = args.buyers / elapsed
@@ -162,6 +169,7 @@ def main() -> None:
                     "buyers": args.buyers,
                     "reserved": len(won),
                     "paid": paid,
+                    "pay_failures": pay_failures,
                     "oversold": max(0, len(won) - args.units),
                     "claims_per_s": claims_per_s,
                     "p50_ms": percentile(latencies, 0.5) * 1000,

@@ -20,8 +20,7 @@ import time
 import uuid
 from typing import Any
 
-import httpx
-from payments_setup import Server, World, auth, fund, make_settings, percentile, seed
+from payments_setup import LeanClient, Server, World, fund, make_settings, percentile, seed
 
 BARE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS bare_accounts (id INTEGER PRIMARY KEY, balance BIGINT NOT NULL,
@@ -37,31 +36,34 @@ async def omo_load(server: Server, world: World, seconds: float) -> dict[str, An
     latencies: list[float] = []
     done = 0
     stop_at = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=len(world.customer_tokens) * 2)
-    async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
+    client = LeanClient(server.url, len(world.customer_tokens) * 2)
+    charge = f"/api/v1/pay/merchants/{world.merchant_id}/payments"
 
-        async def customer(token: str) -> None:
-            nonlocal done
-            while time.perf_counter() < stop_at:
-                code = (await client.post("/api/v1/pay/codes", headers=auth(token))).json()["code"]
-                started = time.perf_counter()
-                response = await client.post(
-                    f"/api/v1/pay/merchants/{world.merchant_id}/payments",
-                    json={
-                        "code": code,
-                        "amount": "1.00",
-                        "currency": "EUR",
-                        "order_id": uuid.uuid4().hex,
-                    },
-                    headers=auth(world.owner_token),
-                )
-                latencies.append(time.perf_counter() - started)
-                assert response.status_code == 200, response.text
-                done += 1
+    async def customer(token: str) -> None:
+        nonlocal done
+        while time.perf_counter() < stop_at:
+            status, issued = await client.request("POST", "/api/v1/pay/codes", token)
+            assert status == 201, issued
+            started = time.perf_counter()
+            status, paid = await client.request(
+                "POST",
+                charge,
+                world.owner_token,
+                {
+                    "code": issued["code"],
+                    "amount": "1.00",
+                    "currency": "EUR",
+                    "order_id": uuid.uuid4().hex,
+                },
+            )
+            latencies.append(time.perf_counter() - started)
+            assert status == 200, paid
+            done += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(customer(t) for t in world.customer_tokens))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(customer(t) for t in world.customer_tokens))
+    elapsed = time.perf_counter() - started
+    await client.close()
     return {
         "payments_per_s": done / elapsed,
         "p50_ms": percentile(latencies, 0.5) * 1000,

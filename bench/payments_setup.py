@@ -4,6 +4,7 @@ live `omo serve` process on loopback."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -142,3 +143,63 @@ class Server:
 
 def auth(token: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {token}"}
+
+
+class LeanClient:
+    """A minimal HTTP/1.1 keep-alive client for the load generators.
+
+    httpx spends about as much CPU per request as the server now does, and on a shared
+    2-core machine the load generator's CPU is taken from the server; this client writes
+    the request bytes and reads a Content-Length body, nothing more. One connection per
+    concurrent caller (`connections` of them, handed out in turn).
+    """
+
+    def __init__(self, url: str, connections: int) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self._free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.Queue()
+        )
+        self._size = connections
+        self._opened = 0
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._free.empty() and self._opened < self._size:
+            self._opened += 1
+            return await asyncio.open_connection(self.host, self.port)
+        return await self._free.get()
+
+    async def request(
+        self, method: str, path: str, token: str, body: Any = None
+    ) -> tuple[int, Any]:
+        payload = json.dumps(body).encode() if body is not None else b""
+        head = (
+            f"{method} {path} HTTP/1.1\r\nhost: {self.host}\r\n"
+            f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(payload)}\r\n\r\n"
+        ).encode()
+        reader, writer = await self._connection()
+        try:
+            writer.write(head + payload)
+            status_line = await reader.readline()
+            status = int(status_line.split(b" ", 2)[1])
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            data = await reader.readexactly(length) if length else b""
+        except BaseException:
+            writer.close()
+            self._opened -= 1
+            raise
+        self._free.put_nowait((reader, writer))
+        return status, json.loads(data) if data else None
+
+    async def close(self) -> None:
+        while not self._free.empty():
+            _, writer = self._free.get_nowait()
+            writer.close()

@@ -126,7 +126,8 @@ async def test_refusals_move_no_money(client: httpx.AsyncClient, make_shop: Make
     assert stranger.json()["type"] == "/problems/merchant-forbidden"
     wallet = (await client.get("/api/v1/pay/wallet", headers=shop.customer.auth)).json()
     assert {"amount": "100.00", "currency": "EUR", "minor": 10000} in wallet["balances"]
-    assert {"amount": "0", "currency": "JPY", "minor": 0} in wallet["balances"]
+    # The refused JPY payment created no JPY money (nor, now, an empty JPY account).
+    assert all(b["minor"] == 0 for b in wallet["balances"] if b["currency"] == "JPY")
 
 
 async def test_a_large_payment_waits_for_the_pin_on_the_same_device(

@@ -87,7 +87,7 @@ MANAGE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=MANAGERS
 OPERATE = access(Access.OPERATOR, resource="accounts.account")
 
 
-def account_service(request: Request) -> AccountService:
+async def account_service(request: Request) -> AccountService:
     service: AccountService = request.app.state.accounts
     return service
 

@@ -13,9 +13,9 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import JSON, String, Uuid, select
+from sqlalchemy import JSON, String, Table, Uuid, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -62,6 +62,23 @@ def record_event(session: AsyncSession, event: DomainEvent, occurred_at: datetim
     row = OutboxEvent(id=new_id(), topic=event.topic, payload=payload, occurred_at=occurred_at)
     session.add(row)
     return row.id
+
+
+_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+
+
+async def insert_event(
+    session: AsyncSession, event: DomainEvent, occurred_at: datetime
+) -> uuid.UUID:
+    """`record_event` for hot paths: one prebuilt INSERT now instead of an ORM object that the
+    session flushes at commit (a few hundred microseconds less per event)."""
+    event_id = new_id()
+    payload = json.loads(json.dumps(dataclasses.asdict(event), default=_jsonable))
+    await session.execute(
+        _INSERT_EVENT,
+        {"id": event_id, "topic": event.topic, "payload": payload, "occurred_at": occurred_at},
+    )
+    return event_id
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ PERSON = access(Access.PERSON)
 MERCHANT_OWNER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner",))
 
 
-def coupon_service(request: Request) -> CouponService:
+async def coupon_service(request: Request) -> CouponService:
     service: CouponService = request.app.state.coupons
     return service
 

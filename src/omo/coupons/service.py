@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omo.core.clock import Clock
@@ -267,12 +267,30 @@ def _usable(
     )
 
 
-async def _wallet_rows(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Coupon, Campaign]]:
-    rows = await session.execute(
-        select(Coupon, Campaign)
-        .join(Campaign, Campaign.id == Coupon.campaign_id)
-        .where(Coupon.user_id == user_id, Coupon.status == "available")
+# Read on every payment: built once (building a statement costs more than running it).
+_WALLET = (
+    select(Coupon, Campaign)
+    .join(Campaign, Campaign.id == Coupon.campaign_id)
+    .where(Coupon.user_id == bindparam("user_id"), Coupon.status == "available")
+)
+_AWARDS = (
+    select(PaymentAward, Campaign)
+    .join(Campaign, Campaign.id == PaymentAward.campaign_id)
+    .where(
+        PaymentAward.merchant == bindparam("merchant"),
+        PaymentAward.active.is_(True),
+        PaymentAward.currency == bindparam("currency"),
+        PaymentAward.min_spend_minor <= bindparam("paid"),
+        Campaign.starts_at <= bindparam("now"),
+        Campaign.ends_at > bindparam("now"),
+        Campaign.claimed < Campaign.total_stock,
     )
+    .order_by(PaymentAward.created_at)
+)
+
+
+async def _wallet_rows(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Coupon, Campaign]]:
+    rows = await session.execute(_WALLET, {"user_id": user_id})
     return [(coupon, campaign) for coupon, campaign in rows]
 
 
@@ -383,18 +401,13 @@ async def award_after_payment(
     transaction. An award whose campaign is closed, out of stock or at the payer's limit
     gives nothing; it never fails the payment."""
     rows = await session.execute(
-        select(PaymentAward, Campaign)
-        .join(Campaign, Campaign.id == PaymentAward.campaign_id)
-        .where(
-            PaymentAward.merchant == merchant_id,
-            PaymentAward.active.is_(True),
-            PaymentAward.currency == paid.currency,
-            PaymentAward.min_spend_minor <= paid.amount_minor,
-            Campaign.starts_at <= now,
-            Campaign.ends_at > now,
-            Campaign.claimed < Campaign.total_stock,
-        )
-        .order_by(PaymentAward.created_at)
+        _AWARDS,
+        {
+            "merchant": merchant_id,
+            "currency": paid.currency,
+            "paid": paid.amount_minor,
+            "now": now,
+        },
     )
     awarded: list[Awarded] = []
     for _award, campaign in rows.all():

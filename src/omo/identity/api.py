@@ -40,7 +40,7 @@ router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
 AVATAR_TYPES = ("image/png", "image/jpeg", "image/webp")
 
 
-def identity(request: Request) -> IdentityService:
+async def identity(request: Request) -> IdentityService:
     service: IdentityService = request.app.state.identity
     return service
 

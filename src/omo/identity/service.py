@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from babel import Locale
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,6 +98,26 @@ ERASED_NAME = "—"  # shown wherever an erased person once appeared; the same i
 # back (money in a wallet): it raises a ProblemError saying what to do first. Contexts append
 # theirs at start-up, so identity needs to know none of them.
 ErasureGuard = Callable[[uuid.UUID], Awaitable[None]]
+
+# Run on every authenticated request (and every payment): built once, as plain columns.
+_SESSION_OF_TOKEN = (
+    select(
+        DeviceSession.id,
+        DeviceSession.user_id,
+        DeviceSession.revoked_at,
+        DeviceSession.expires_at,
+        DeviceSession.last_seen_at,
+        User.locale,
+    )
+    .join(User, User.id == DeviceSession.user_id)
+    .where(DeviceSession.token_hash == bindparam("hash"))
+)
+_ACTIVE_SESSION = select(DeviceSession.id).where(
+    DeviceSession.id == bindparam("session"),
+    DeviceSession.user_id == bindparam("user"),
+    DeviceSession.revoked_at.is_(None),
+    DeviceSession.expires_at > bindparam("now"),
+)
 QR_STATUS_CHANNEL = "identity.qr-ticket."
 
 
@@ -473,25 +493,35 @@ class IdentityService:
         if len(token) > 200:
             return None
         now = self.clock.now()
-        async with self.db.sessions() as session:
-            found = (
-                await session.execute(
-                    select(DeviceSession, User.locale)
-                    .join(User, User.id == DeviceSession.user_id)
-                    .where(DeviceSession.token_hash == _sha256(token))
-                )
-            ).first()
+        async with self.db.reader.connect() as connection:
+            # Columns, not entities, on a bare connection: this runs on every request.
+            found = (await connection.execute(_SESSION_OF_TOKEN, {"hash": _sha256(token)})).first()
             if found is None:
                 return None
-            device, locale = found
-            if device.revoked_at is not None or device.expires_at <= now:
+            session_id, user_id, revoked_at, expires_at, last_seen_at, locale = found
+            if revoked_at is not None or expires_at <= now:
                 return None
-            if now - device.last_seen_at >= SESSION_TOUCH_INTERVAL:
+            if now - last_seen_at >= SESSION_TOUCH_INTERVAL:
                 # Sliding expiry: a device in use stays logged in; an idle one ages out.
-                device.last_seen_at = now
-                device.expires_at = now + timedelta(days=self.settings.session_ttl_days)
-                await session.commit()
-            return Principal(user_id=device.user_id, session_id=device.id, locale=locale)
+                await connection.execute(
+                    update(DeviceSession)
+                    .where(DeviceSession.id == session_id)
+                    .values(
+                        last_seen_at=now,
+                        expires_at=now + timedelta(days=self.settings.session_ttl_days),
+                    )
+                )
+                await connection.commit()
+            return Principal(user_id=user_id, session_id=session_id, locale=locale)
+
+    async def session_active(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        """Whether this device session of this person is logged in (one indexed read)."""
+        now = self.clock.now()
+        async with self.db.reader.connect() as connection:
+            found = await connection.scalar(
+                _ACTIVE_SESSION, {"session": session_id, "user": user_id, "now": now}
+            )
+        return found is not None
 
     async def list_devices(self, user_id: uuid.UUID) -> list[Device]:
         now = self.clock.now()

@@ -94,9 +94,14 @@ async def stop(app: FastAPI) -> None:
         await service.stop()
 
 
-def messaging(request: Request) -> MessagingService:
+def _service(request: Request) -> MessagingService:
     service: MessagingService = request.app.state.messaging
     return service
+
+
+async def messaging(request: Request) -> MessagingService:
+    # async: FastAPI would run a plain function in a worker thread, a thread hop per request.
+    return _service(request)
 
 
 Messaging = Annotated[MessagingService, Depends(messaging)]
@@ -540,7 +545,7 @@ async def chat_list_page(request: Request, q: str = "") -> Response:
     principal = await _page_principal(request)
     if principal is None:
         return _to_login(request)
-    service = messaging(request)
+    service = _service(request)
     conversations = [
         await _conversation_out(service, v) for v in await service.conversations(principal.user_id)
     ]
@@ -598,7 +603,7 @@ async def chat_page(request: Request, conversation_id: uuid.UUID) -> Response:
     principal = await _page_principal(request)
     if principal is None:
         return _to_login(request)
-    service = messaging(request)
+    service = _service(request)
     conversation = await _conversation_out(
         service, await service.conversation(principal.user_id, conversation_id)
     )

@@ -96,17 +96,13 @@ PIN_CHECKED: dict[int | str, dict[str, Any]] = {
 
 
 async def start(app: FastAPI) -> None:
-    identity = app.state.identity
-
-    async def session_active(user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
-        return any(device.id == session_id for device in await identity.list_devices(user_id))
-
     config = PayConfig(webhooks_to_private_networks=app.state.settings.webhooks_to_private_networks)
+    session_active = app.state.identity.session_active
     service = PayService(
         app.state.db, app.state.clock, config=config, session_active=session_active
     )
     app.state.pay = service
-    identity.erasure_guards.append(service.refuse_erasure_while_holding_money)
+    app.state.identity.erasure_guards.append(service.refuse_erasure_while_holding_money)
 
     async def background() -> None:
         while True:

@@ -13,7 +13,7 @@ from omo.core.errors import ProblemError
 from omo.pay.service import PayService
 
 
-def pay_service(request: Request) -> PayService:
+async def pay_service(request: Request) -> PayService:
     service: PayService = request.app.state.pay
     return service
 
@@ -25,14 +25,14 @@ async def merchant_member(
     merchant_id: uuid.UUID, principal: CurrentPrincipal, service: Pay
 ) -> uuid.UUID:
     """Who may act for the merchant in the path, decided before the body is even read."""
-    await service.merchant(principal.user_id, merchant_id)
+    await service.role(principal.user_id, merchant_id)
     return merchant_id
 
 
 async def merchant_owner(
     merchant_id: uuid.UUID, principal: CurrentPrincipal, service: Pay
 ) -> uuid.UUID:
-    if (await service.merchant(principal.user_id, merchant_id)).role != "owner":
+    if await service.role(principal.user_id, merchant_id) != "owner":
         raise ProblemError("merchant-forbidden", "Only the owner can do this.")
     return merchant_id
 

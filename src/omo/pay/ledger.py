@@ -2,25 +2,27 @@
 
 A transfer's legs sum to zero per currency, so money is never created nor destroyed; the
 bank clearing, fee, coupon funding and exchange accounts are the platform's side of every
-movement. A user's or merchant's balance never goes below zero: each leg is one conditional
-UPDATE on a row that was locked first (PostgreSQL: SELECT ... FOR UPDATE in account-id order,
-so two transfers over the same accounts cannot deadlock; SQLite: one writer at a time).
+movement. A user's or merchant's balance never goes below zero: all legs are one conditional
+UPDATE on rows that are locked first (PostgreSQL: FOR UPDATE in account-id order, so two
+transfers over the same accounts cannot deadlock; SQLite: one writer at a time).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import BigInteger, Table, Uuid, bindparam, case, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from omo.core.db import Database
 from omo.core.ids import new_id
@@ -55,6 +57,46 @@ class UnbalancedError(ValueError):
 class Leg:
     account: AccountKey
     amount_minor: int
+
+
+# The hot statements are built once: building a SQLAlchemy statement costs several times
+# more than SQLite takes to run it (docs/BENCHMARKS.md, payments).
+_ACCOUNTS = cast(Table, Account.__table__)
+_INSERT_TRANSFER = insert(cast(Table, Transfer.__table__))
+_INSERT_ENTRY = insert(cast(Table, Entry.__table__))
+
+
+@functools.cache
+def _move(legs: int, sqlite: bool) -> Executable:
+    """Every leg of a transfer in one statement: `balance += d` on each account whose result
+    stays allowed (`may_go_negative` or >= 0), returning the new balances; an account left
+    out of RETURNING lacks the money, and the caller's transaction must roll back.
+
+    PostgreSQL first locks the rows in id order (FOR UPDATE in a CTE), so two transfers over
+    the same accounts cannot deadlock; SQLite has one writer at a time."""
+    table = _ACCOUNTS
+    ids = [bindparam(f"a{index}", type_=Uuid()) for index in range(legs)]
+    delta = case(
+        *(
+            (table.c.id == ids[index], bindparam(f"d{index}", type_=BigInteger()))
+            for index in range(legs)
+        ),
+        else_=0,
+    )
+    allowed = or_(table.c.may_go_negative, table.c.balance_minor + delta >= 0)
+    statement = update(table).values(balance_minor=table.c.balance_minor + delta)
+    if sqlite:
+        statement = statement.where(table.c.id.in_(ids), allowed)
+    else:
+        locked = (
+            select(table.c.id.label("locked_id"))
+            .where(table.c.id.in_(ids))
+            .order_by(table.c.id)
+            .with_for_update()
+            .cte("locked")
+        )
+        statement = statement.where(table.c.id == locked.c.locked_id, allowed)
+    return statement.returning(table.c.id, table.c.balance_minor)
 
 
 class Ledger:
@@ -151,32 +193,29 @@ class Ledger:
         )
         if not moving:
             return {}
-        ids = [account_id for account_id, _, _ in moving]
-        if not self.db.is_sqlite:
-            await session.execute(
-                select(Account.id).where(Account.id.in_(ids)).order_by(Account.id).with_for_update()
-            )
+        params: dict[str, object] = {}
+        for index, (account_id, _, amount) in enumerate(moving):
+            params[f"a{index}"], params[f"d{index}"] = account_id, amount
+        returned = await session.execute(_move(len(moving), self.db.is_sqlite), params)
+        balances = {account_id: int(balance) for account_id, balance in returned}
         after: dict[AccountKey, int] = {}
-        for account_id, key, amount in moving:
-            balance = await session.scalar(
-                update(Account)
-                .where(
-                    Account.id == account_id,
-                    or_(Account.may_go_negative, Account.balance_minor + amount >= 0),
-                )
-                .values(balance_minor=Account.balance_minor + amount)
-                .returning(Account.balance_minor)
-            )
-            if balance is None:
+        for account_id, key, _ in moving:
+            if account_id not in balances:
                 raise Insufficient(key)
-            after[key] = int(balance)
+            after[key] = balances[account_id]
         transfer_id = new_id()
-        session.add(
-            Transfer(id=transfer_id, kind=kind, reference=reference, rate=rate, created_at=now)
-        )
-        await session.flush()
         await session.execute(
-            insert(Entry),
+            _INSERT_TRANSFER,
+            {
+                "id": transfer_id,
+                "kind": kind,
+                "reference": reference,
+                "rate": rate,
+                "created_at": now,
+            },
+        )
+        await session.execute(
+            _INSERT_ENTRY,
             [
                 {
                     "transfer_id": transfer_id,
@@ -190,8 +229,12 @@ class Ledger:
         )
         return after
 
+    def adopt(self, session: AsyncSession) -> None:
+        """After the caller's transaction committed: its new accounts are known for good."""
+        self._ids.update(session.info.get("pay_accounts", {}))
+
     async def balances(self, owner_kind: AccountKind, owner: str) -> list[Money]:
-        async with self.db.sessions() as session:
+        async with self.db.reads() as session:
             rows = await session.execute(
                 select(Account.currency, Account.balance_minor)
                 .where(Account.kind == owner_kind, Account.owner == owner)

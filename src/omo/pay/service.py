@@ -20,13 +20,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import httpx
 from anyio import to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,7 @@ from omo.core.audit import record_audit
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
-from omo.core.events import StoredEvent, consume, record_event
+from omo.core.events import StoredEvent, consume, insert_event, record_event
 from omo.core.ids import new_id
 from omo.core.money import Money, MoneyError, minor_units
 from omo.core.outbound import RefusedDestination, check_destination
@@ -85,6 +85,28 @@ register("bank-declined", 402, "The bank declined the transfer")
 register("unsupported-conversion", 422, "That conversion is not offered")
 
 DIGITS = "0123456789"
+
+# Statements of the payment-code path, built once (building one costs more than running it).
+_CODES = cast(Table, PaymentCode.__table__)
+_PAYMENTS = cast(Table, Payment.__table__)
+_VOID_DEVICE_CODES = (
+    update(_CODES)
+    .where(_CODES.c.session_id == bindparam("device"), _CODES.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+)
+_INSERT_CODE = insert(_CODES)
+_CLAIM_CODE = (
+    update(_CODES)
+    .where(
+        _CODES.c.code == bindparam("the_code"),
+        _CODES.c.used_at.is_(None),
+        _CODES.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("now"))
+    .returning(_CODES.c.user_id, _CODES.c.session_id)
+)
+_CODE_USED_AT = select(_CODES.c.used_at).where(_CODES.c.code == bindparam("code"))
+_INSERT_PAYMENT = insert(_PAYMENTS)
 
 
 @dataclass
@@ -232,6 +254,12 @@ def parse_money(amount: str, currency: str) -> Money:
         ) from error
 
 
+def _row_of(payment: Payment) -> dict[str, Any]:
+    """The payment's columns for a Core INSERT; unset ones stay NULL (JSON too, not 'null')."""
+    values = ((column.key, getattr(payment, column.key)) for column in _PAYMENTS.columns)
+    return {key: value for key, value in values if value is not None}
+
+
 def _proportional(total: int, part: int, whole: int) -> int:
     return total * part // whole if whole else 0
 
@@ -259,15 +287,14 @@ class PayService:
         self.writer = asyncio.Lock() if db.is_sqlite else None
         self._roles: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
         self._merchants: dict[uuid.UUID, Merchant] = {}
+        self._store_merchants: dict[uuid.UUID, uuid.UUID] = {}
 
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:
-        if self.writer is None:
-            async with self.db.transaction() as session:
-                yield session
-            return
-        async with self.writer, self.db.transaction() as session:
+        async with self.writer or contextlib.nullcontext(), self.db.transaction() as session:
             yield session
+        # Committed: the accounts it created are known for good.
+        self.ledger.adopt(session)
 
     # -- wallets ----------------------------------------------------------------------------
 
@@ -540,7 +567,7 @@ class PayService:
         cached = self._merchants.get(merchant_id)
         if cached is not None:
             return cached
-        async with self.db.sessions() as session:
+        async with self.db.reads() as session:
             merchant = await session.get(Merchant, merchant_id)
         if merchant is None:
             raise ProblemError("merchant-not-found", "Check the merchant id.")
@@ -553,7 +580,7 @@ class PayService:
         role = self._roles.get((merchant_id, user_id))
         if role is None:
             await self._merchant(merchant_id)
-            async with self.db.sessions() as session:
+            async with self.db.reads() as session:
                 role = await session.scalar(
                     select(Cashier.role).where(
                         Cashier.merchant_id == merchant_id, Cashier.user_id == user_id
@@ -565,6 +592,11 @@ class PayService:
         if owner and role != "owner":
             raise ProblemError("merchant-forbidden", "Only the owner can do this.")
         return role
+
+    async def role(self, user_id: uuid.UUID, merchant_id: uuid.UUID) -> str:
+        """The person's role at the merchant ("owner" or "cashier"), from the process's cache
+        once known; `merchant-forbidden` if they have none."""
+        return await self._require_role(user_id, merchant_id)
 
     async def my_merchants(self, user_id: uuid.UUID) -> list[MerchantView]:
         async with self.db.sessions() as session:
@@ -656,9 +688,14 @@ class PayService:
     async def _store_of(self, merchant_id: uuid.UUID, store_id: uuid.UUID | None) -> None:
         if store_id is None:
             return
-        async with self.db.sessions() as session:
-            store = await session.get(Store, store_id)
-        if store is None or store.merchant_id != merchant_id:
+        owner = self._store_merchants.get(store_id)
+        if owner is None:
+            async with self.db.reads() as session:
+                owner = await session.scalar(select(Store.merchant_id).where(Store.id == store_id))
+            if owner is not None:
+                # A store never changes merchant.
+                self._store_merchants[store_id] = owner
+        if owner != merchant_id:
             raise ProblemError("store-not-found", "Check the store id.")
 
     # -- payment PIN ------------------------------------------------------------------------
@@ -731,52 +768,44 @@ class PayService:
         """A fresh 18-digit code for this device; the device's older codes stop working."""
         now = self.clock.now()
         expires_at = now + timedelta(seconds=self.config.code_ttl_seconds)
+        code = "28" + str(secrets.randbelow(10**16)).zfill(16)
         async with self._tx() as session:
+            await session.execute(_VOID_DEVICE_CODES, {"device": session_id, "now": now})
             await session.execute(
-                update(PaymentCode)
-                .where(PaymentCode.session_id == session_id, PaymentCode.used_at.is_(None))
-                .values(used_at=now)
-            )
-            code = "28" + "".join(secrets.choice(DIGITS) for _ in range(16))
-            session.add(
-                PaymentCode(
-                    code=code, user_id=user_id, session_id=session_id, expires_at=expires_at
-                )
+                _INSERT_CODE,
+                {
+                    "code": code,
+                    "user_id": user_id,
+                    "session_id": session_id,
+                    "expires_at": expires_at,
+                    "used_at": None,
+                },
             )
         return IssuedCode(code, expires_at)
 
-    async def _peek_code(self, code: str) -> PaymentCode:
-        now = self.clock.now()
-        async with self.db.sessions() as session:
-            row = await session.get(PaymentCode, code)
-        if row is None:
-            raise ProblemError("payment-code-invalid", "Ask the customer to show the code again.")
-        if row.used_at is not None:
-            raise ProblemError("payment-code-used", "Ask the customer to show a new code.")
-        if row.expires_at <= now:
+    async def _claim_code(
+        self, session: AsyncSession, code: str, now: datetime
+    ) -> tuple[uuid.UUID, uuid.UUID]:
+        """Use the code up, inside the payment's transaction: its holder and their device."""
+        claimed = (await session.execute(_CLAIM_CODE, {"the_code": code, "now": now})).first()
+        if claimed is None:
+            row = (await session.execute(_CODE_USED_AT, {"code": code})).first()
+            if row is None:
+                raise ProblemError(
+                    "payment-code-invalid", "Ask the customer to show the code again."
+                )
+            if row.used_at is not None:
+                raise ProblemError("payment-code-used", "Ask the customer to show a new code.")
             raise ProblemError("payment-code-expired", "Ask the customer to show a new code.")
-        if self.session_active and not await self.session_active(row.user_id, row.session_id):
+        user_id, session_id = claimed
+        if self.session_active and not await self.session_active(user_id, session_id):
             raise ProblemError("payment-code-device", "That device is logged out.")
-        return row
-
-    async def _claim_code(self, session: AsyncSession, code: str) -> None:
-        now = self.clock.now()
-        claimed = await session.execute(
-            update(PaymentCode)
-            .where(
-                PaymentCode.code == code,
-                PaymentCode.used_at.is_(None),
-                PaymentCode.expires_at > now,
-            )
-            .values(used_at=now)
-        )
-        if not claimed.rowcount:  # type: ignore[attr-defined]
-            raise ProblemError("payment-code-used", "Ask the customer to show a new code.")
+        return user_id, session_id
 
     # -- paying -----------------------------------------------------------------------------
 
     async def _existing_payment(self, merchant_id: uuid.UUID, order_id: str) -> Payment | None:
-        async with self.db.sessions() as session:
+        async with self.db.reads() as session:
             return await session.scalar(
                 select(Payment).where(
                     Payment.merchant_id == merchant_id, Payment.order_id == order_id
@@ -897,7 +926,7 @@ class PayService:
             payment_ref=str(payment.id),
             now=now,
         )
-        record_event(
+        await insert_event(
             session,
             events.PaymentSucceeded(
                 payment_id=payment.id,
@@ -946,28 +975,22 @@ class PayService:
         items: Sequence[tuple[str, int]] | None = None,
     ) -> PaymentResult:
         """The merchant scanned the customer's payment code: pay now, or wait for the PIN.
-        `items` is the basket (product code, amount), for coupons that are for products."""
+        `items` is the basket (product code, amount), for coupons that are for products.
+
+        One transaction: claim the code, redeem the coupon, move the money, insert the payment.
+        The order id is the idempotency key: nothing is read for it up front; a retry fails on
+        the used code or on the unique (merchant, order id), and is then answered with the
+        first payment (or `idempotency-conflict` when the request differs)."""
         await self._require_role(cashier, merchant_id)
         basket = _check_basket(items, money)
         parts: list[object] = ["code", code, money.amount_minor, money.currency, store_id, coupon]
         request_hash = _digest(*parts, *([basket] if basket is not None else []))
-        existing = await self._existing_payment(merchant_id, order_id)
-        if existing is not None:
-            return await self._merchant_result(self._replay(existing, request_hash))
-        _check_amount(money, self.config)
-        await self._store_of(merchant_id, store_id)
-        peeked = await self._peek_code(code)
         now = self.clock.now()
-        await self.ledger.ensure(
-            self._payment_keys(peeked.user_id, merchant_id, money.currency), now
-        )
         payment = Payment(
             id=new_id(),
             merchant_id=merchant_id,
             store_id=store_id,
             order_id=order_id,
-            user_id=peeked.user_id,
-            session_id=peeked.session_id,
             currency=money.currency,
             amount_minor=money.amount_minor,
             discount_minor=0,
@@ -978,22 +1001,26 @@ class PayService:
             created_at=now,
             items=basket,
         )
-        needs_pin = self._needs_pin(money)
+        after: dict[AccountKey, int] | None = None
         try:
+            _check_amount(money, self.config)
+            await self._store_of(merchant_id, store_id)
             async with self._tx() as session:
-                await self._claim_code(session, code)
-                session.add(payment)
-                await session.flush()
-                if needs_pin:
+                payment.user_id, payment.session_id = await self._claim_code(session, code, now)
+                if self._needs_pin(money):
                     payment.expires_at = now + timedelta(seconds=self.config.pending_ttl_seconds)
                 else:
-                    await self._execute(session, payment, coupon)
+                    after = await self._execute(session, payment, coupon)
+                await session.execute(_INSERT_PAYMENT, _row_of(payment))
         except (ProblemError, IntegrityError):
             existing = await self._existing_payment(merchant_id, order_id)
             if existing is not None:
                 return await self._merchant_result(self._replay(existing, request_hash))
             raise
-        return await self._merchant_result(payment)
+        if after is None:
+            return await self._merchant_result(payment)
+        merchant_key = AccountKey("merchant", str(merchant_id), money.currency)
+        return PaymentResult(await self.view(payment), Money(after[merchant_key], money.currency))
 
     async def pending_for(self, user_id: uuid.UUID, session_id: uuid.UUID) -> list[PaymentView]:
         """Payments of this device waiting for the customer's PIN."""
