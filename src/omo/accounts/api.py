@@ -4,8 +4,6 @@ service, serialise."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
 from typing import Annotated, Any
 
@@ -70,9 +68,9 @@ from omo.accounts.service import (
 from omo.accounts.webhook import WebhookWorker, check_url
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal, MaybePrincipal
+from omo.core.background import run_every, stop_task
 from omo.core.i18n import locale_of
 
-logger = logging.getLogger("omo.accounts")
 router = APIRouter()  # what the app mounts: the three below
 native = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
@@ -124,20 +122,11 @@ async def start(app: FastAPI) -> None:
     )
     app.state.accounts_receipts.start()
 
-    async def forget_erased_people() -> None:
-        while True:
-            await asyncio.sleep(2)
-            try:
-                await service.forget_erased_people()
-            except Exception:
-                logger.exception("accounts could not apply erasures")
-
-    app.state.accounts_erasures = asyncio.create_task(forget_erased_people())
+    app.state.accounts_erasures = run_every(2, service.forget_erased_people, "accounts-erasures")
 
 
 async def stop(app: FastAPI) -> None:
-    app.state.accounts_erasures.cancel()
-    await asyncio.gather(app.state.accounts_erasures, return_exceptions=True)
+    await stop_task(app.state.accounts_erasures)
     await app.state.accounts_receipts.stop()
     await app.state.accounts_webhooks.stop()
     await app.state.accounts.stop()

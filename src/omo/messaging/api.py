@@ -5,8 +5,6 @@ Thin: parse, call the service, serialise.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
 from typing import Annotated, Any
 
@@ -17,6 +15,7 @@ from markupsafe import Markup
 
 from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, CurrentPrincipal, Principal
+from omo.core.background import run_every, stop_task
 from omo.core.errors import ProblemError
 from omo.core.i18n import locale_of
 from omo.identity.schemas import PublicProfileOut
@@ -49,8 +48,6 @@ from omo.messaging.service import ConversationView, Draft, MessagingService
 from omo.messaging.storage import LocalDiskStorage
 from omo.web.pages import render
 
-logger = logging.getLogger("omo.messaging")
-
 api = APIRouter(prefix="/api/v1/messaging", tags=["messaging"])
 pages = APIRouter(include_in_schema=False)
 router = APIRouter()
@@ -73,22 +70,11 @@ async def start(app: FastAPI) -> None:
     # without messaging knowing them: each is `async (user_id, locale) -> (template, data)`.
     app.state.chat_list_sections = []
 
-    async def forget_erased_people() -> None:
-        while True:
-            await asyncio.sleep(2)
-            try:
-                await service.forget_erased_people()
-            except Exception:
-                logger.exception("messaging could not apply erasures")
-
-    app.state.messaging_erasures = asyncio.create_task(forget_erased_people())
+    app.state.messaging_erasures = run_every(2, service.forget_erased_people, "messaging-erasures")
 
 
 async def stop(app: FastAPI) -> None:
-    erasures: asyncio.Task[None] | None = getattr(app.state, "messaging_erasures", None)
-    if erasures is not None:
-        erasures.cancel()
-        await asyncio.gather(erasures, return_exceptions=True)
+    await stop_task(getattr(app.state, "messaging_erasures", None))
     service: MessagingService | None = getattr(app.state, "messaging", None)
     if service is not None:
         await service.stop()

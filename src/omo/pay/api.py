@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal
+from omo.core.background import run_every, stop_task
 from omo.core.errors import PROBLEM_MEDIA_TYPE, Problem, ProblemError
 from omo.core.money import Money
 from omo.core.ratelimit import Limit, RateLimiter
@@ -58,7 +56,6 @@ from omo.pay.service import (
     parse_money,
 )
 
-logger = logging.getLogger("omo.pay")
 api = APIRouter(prefix="/api/v1/pay", tags=["pay"])
 
 PERSON = access(Access.PERSON)
@@ -104,22 +101,11 @@ async def start(app: FastAPI) -> None:
     app.state.pay = service
     app.state.identity.erasure_guards.append(service.refuse_erasure_while_holding_money)
 
-    async def background() -> None:
-        while True:
-            await asyncio.sleep(2)
-            try:
-                await service.run_background_once()
-            except Exception:
-                logger.exception("pay background work failed")
-
-    app.state.pay_worker = asyncio.create_task(background())
+    app.state.pay_worker = run_every(2, service.run_background_once, "pay-background")
 
 
 async def stop(app: FastAPI) -> None:
-    worker: asyncio.Task[None] = app.state.pay_worker
-    worker.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await worker
+    await stop_task(app.state.pay_worker)
 
 
 def _money_list(balances: list[Money]) -> list[MoneyOut]:
