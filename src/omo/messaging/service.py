@@ -352,6 +352,17 @@ class _Outcome:
     error: ProblemError | None = None
 
 
+# Friends and blocks of one person, both ways: built once (read on every Moments page).
+_RELATIONS = (
+    select(Contact.peer_id.label("who"), literal("f").label("why"))
+    .where(Contact.user_id == bindparam("user"), Contact.status == "friend")
+    .union_all(
+        select(Block.blocked_id, literal("b")).where(Block.user_id == bindparam("user")),
+        select(Block.user_id, literal("b")).where(Block.blocked_id == bindparam("user")),
+    )
+)
+
+
 class MessagingService:
     """The messaging context's use cases over one database, clock, broker and identity."""
 
@@ -1624,17 +1635,9 @@ class MessagingService:
 
         For contexts whose rules follow friendship (social's Moments), read at their read time.
         """
-        query = (
-            select(Contact.peer_id.label("who"), literal("f").label("why"))
-            .where(Contact.user_id == user_id, Contact.status == "friend")
-            .union_all(
-                select(Block.blocked_id, literal("b")).where(Block.user_id == user_id),
-                select(Block.user_id, literal("b")).where(Block.blocked_id == user_id),
-            )
-        )
         friends: set[uuid.UUID] = set()
         blocked: set[uuid.UUID] = set()
         async with self.db.sessions() as session:
-            for who, why in await session.execute(query):
+            for who, why in await session.execute(_RELATIONS, {"user": user_id}):
                 (friends if why == "f" else blocked).add(who)
         return friends, blocked

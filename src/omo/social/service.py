@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
-    ColumnElement,
+    Select,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -35,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omo.core.broker import Broker
 from omo.core.clock import Clock
-from omo.core.db import Database
+from omo.core.db import Database, UtcDateTime
 from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, record_event
 from omo.core.ids import new_id
@@ -173,6 +175,38 @@ class Draft:
     people: tuple[str, ...] = ()
     labels: tuple[uuid.UUID, ...] = ()
     mentions: tuple[str, ...] = ()
+
+
+# Statements read on every page, built once (only their values change).
+_SWITCHES = select(
+    FriendSetting.owner_id,
+    FriendSetting.person_id,
+    FriendSetting.remark,
+    FriendSetting.hide_my_moments,
+    FriendSetting.hide_their_moments,
+).where(
+    or_(
+        FriendSetting.owner_id == bindparam("viewer"),
+        and_(
+            FriendSetting.person_id == bindparam("viewer"), FriendSetting.hide_my_moments == true()
+        ),
+    )
+)
+_MEDIA_OF = (
+    select(PostMedia)
+    .where(PostMedia.post_id.in_(bindparam("posts", expanding=True)))
+    .order_by(PostMedia.position)
+)
+_LIKES_OF = (
+    select(Like.post_id, Like.user_id)
+    .where(Like.post_id.in_(bindparam("posts", expanding=True)))
+    .order_by(Like.created_at)
+)
+_COMMENTS_OF = (
+    select(Comment)
+    .where(Comment.post_id.in_(bindparam("posts", expanding=True)), Comment.deleted_at.is_(None))
+    .order_by(Comment.created_at, Comment.id)
+)
 
 
 @dataclass(slots=True)
@@ -561,23 +595,7 @@ class SocialService:
         friends -= blocked
         scope = Scope(viewer=viewer, now=self.clock.now(), people=friends | {viewer})
         hidden: set[uuid.UUID] = set()
-        for row in await session.execute(
-            select(
-                FriendSetting.owner_id,
-                FriendSetting.person_id,
-                FriendSetting.remark,
-                FriendSetting.hide_my_moments,
-                FriendSetting.hide_their_moments,
-            ).where(
-                or_(
-                    FriendSetting.owner_id == viewer,
-                    and_(
-                        FriendSetting.person_id == viewer,
-                        FriendSetting.hide_my_moments == true(),
-                    ),
-                )
-            )
-        ):
+        for row in await session.execute(_SWITCHES, {"viewer": viewer}):
             if row.owner_id == viewer:
                 scope.remarks[row.person_id] = row.remark
                 if row.hide_their_moments:
@@ -587,38 +605,67 @@ class SocialService:
         scope.authors = (friends - hidden) | {viewer}
         return scope
 
-    def _post_filter(self, scope: Scope, authors: Iterable[uuid.UUID]) -> ColumnElement[bool]:
-        """The SQL condition: a live post by one of `authors` that its rules show the viewer
-        (the query outer-joins the author's window setting, `MomentsSetting`)."""
-        allowed = [a for a in authors if a in scope.authors]
-        if not allowed:
-            return false()
+    @staticmethod
+    @functools.cache
+    def _visible_posts_query(
+        with_ids: bool, with_before: bool, with_since: bool, with_limit: bool
+    ) -> Select[Post]:
+        """The visibility rules as ONE prebuilt statement per shape, with every value a bound
+        parameter: built once, its compiled form cached, so a page pays for none of it.
+
+        A live post by one of the allowed authors that its rules show the viewer: their own,
+        or within the author's window (`MomentsSetting`, outer-joined) and visible by the
+        post's rule (all friends; only the named; all except the named)."""
         since = case(
             *(
-                (MomentsSetting.window_days == days, scope.now - timedelta(days=days))
+                (
+                    MomentsSetting.window_days == days,
+                    bindparam(f"since_{days}", type_=UtcDateTime()),
+                )
                 for days in WINDOWS.values()
                 if days is not None
             ),
-            else_=scope.now,
+            else_=bindparam("now", type_=UtcDateTime()),
         )
         named = exists().where(
-            PostAudience.post_id == Post.id, PostAudience.person_id == scope.viewer
+            PostAudience.post_id == Post.id, PostAudience.person_id == bindparam("viewer")
         )
-        return and_(
-            Post.deleted_at.is_(None),
-            Post.author_id.in_(allowed),
-            or_(
-                Post.author_id == scope.viewer,
-                and_(
-                    or_(MomentsSetting.window_days.is_(None), Post.created_at >= since),
-                    or_(
-                        Post.visibility == "friends",
-                        and_(Post.visibility == "only", named),
-                        and_(Post.visibility == "except", ~named),
+        query = (
+            select(Post)
+            .outerjoin(MomentsSetting, MomentsSetting.user_id == Post.author_id)
+            .where(
+                Post.deleted_at.is_(None),
+                Post.author_id.in_(bindparam("authors", expanding=True)),
+                or_(
+                    Post.author_id == bindparam("viewer"),
+                    and_(
+                        or_(MomentsSetting.window_days.is_(None), Post.created_at >= since),
+                        or_(
+                            Post.visibility == "friends",
+                            and_(Post.visibility == "only", named),
+                            and_(Post.visibility == "except", ~named),
+                        ),
                     ),
                 ),
-            ),
+            )
         )
+        if with_ids:
+            query = query.where(Post.id.in_(bindparam("ids", expanding=True)))
+        if with_before:
+            before_at: Any = bindparam("before_at")
+            before_id: Any = bindparam("before_id")
+            query = query.where(
+                or_(
+                    Post.created_at < before_at,
+                    and_(Post.created_at == before_at, Post.id < before_id),
+                )
+            )
+        if with_since:
+            query = query.where(Post.created_at >= bindparam("since"))
+        query = query.order_by(Post.created_at.desc(), Post.id.desc())
+        if with_limit:
+            query = query.limit(bindparam("limit"))
+        return query
 
     async def _visible_posts(
         self,
@@ -633,25 +680,31 @@ class SocialService:
     ) -> list[Post]:
         """Posts the viewer may see, newest first: the only way this context reads posts for
         someone."""
-        condition = self._post_filter(scope, scope.authors if authors is None else authors)
-        query = (
-            select(Post)
-            .outerjoin(MomentsSetting, MomentsSetting.user_id == Post.author_id)
-            .where(condition)
+        allowed = list(scope.authors if authors is None else scope.authors.intersection(authors))
+        if not allowed or ids == []:
+            return []
+        query = self._visible_posts_query(
+            ids is not None, before is not None, since is not None, limit is not None
         )
+        params: dict[str, Any] = {
+            "authors": allowed,
+            "viewer": scope.viewer,
+            "now": scope.now,
+            **{
+                f"since_{days}": scope.now - timedelta(days=days)
+                for days in WINDOWS.values()
+                if days is not None
+            },
+        }
         if ids is not None:
-            query = query.where(Post.id.in_(ids))
+            params["ids"] = list(ids)
         if before is not None:
-            moment, post_id = before
-            query = query.where(
-                or_(Post.created_at < moment, and_(Post.created_at == moment, Post.id < post_id))
-            )
+            params["before_at"], params["before_id"] = before
         if since is not None:
-            query = query.where(Post.created_at >= since)
-        query = query.order_by(Post.created_at.desc(), Post.id.desc())
+            params["since"] = since
         if limit is not None:
-            query = query.limit(limit)
-        return list((await session.scalars(query)).all())
+            params["limit"] = limit
+        return list((await session.scalars(query, params)).all())
 
     @staticmethod
     def _sees_activity_of(scope: Scope, post: Post, person: uuid.UUID) -> bool:
@@ -866,30 +919,10 @@ class SocialService:
         ids = [p.id for p in posts]
         with_media = [p.id for p in posts if p.kind in ("photos", "video")]
         media = (
-            (
-                await session.scalars(
-                    select(PostMedia)
-                    .where(PostMedia.post_id.in_(with_media))
-                    .order_by(PostMedia.position)
-                )
-            ).all()
-            if with_media
-            else []
+            (await session.scalars(_MEDIA_OF, {"posts": with_media})).all() if with_media else []
         )
-        likes = (
-            await session.execute(
-                select(Like.post_id, Like.user_id)
-                .where(Like.post_id.in_(ids))
-                .order_by(Like.created_at)
-            )
-        ).all()
-        comments = (
-            await session.scalars(
-                select(Comment)
-                .where(Comment.post_id.in_(ids), Comment.deleted_at.is_(None))
-                .order_by(Comment.created_at, Comment.id)
-            )
-        ).all()
+        likes = (await session.execute(_LIKES_OF, {"posts": ids})).all()
+        comments = (await session.scalars(_COMMENTS_OF, {"posts": ids})).all()
         remarks = scope.remarks
         by_id = {p.id: p for p in posts}
         shown_likes: dict[uuid.UUID, list[uuid.UUID]] = {}
