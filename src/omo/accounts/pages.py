@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from omo.accounts.service import AccountService
+from omo.accounts.service import SUBSCRIPTION_CREDITS_MAX, AccountService
 from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, Principal
 from omo.core.errors import ProblemError
@@ -54,6 +54,13 @@ async def account_page(
         if principal and following
         else []
     )
+    # The account's notification templates and how many of each the follower accepted.
+    templates = await service.templates(account_id) if principal and following else []
+    accepted = (
+        await service.subscriptions(principal.user_id, account_id)
+        if principal and following
+        else {}
+    )
     return render(
         request,
         "account.html",
@@ -62,4 +69,8 @@ async def account_page(
         following=following,
         thread=thread,
         scene=scene,
+        templates=templates,
+        accepted=accepted,
+        titles={t.id: t.title for t in templates},
+        most=SUBSCRIPTION_CREDITS_MAX,
     )
