@@ -323,3 +323,44 @@ async def test_a_prompt_card_in_the_conversation_asks_the_follower_to_accept(
     client.cookies.clear()
     assert f"/templates/{template_id}/subscription" in page.text
     assert "data-accept-template" in page.text
+
+
+async def test_the_operator_console_shows_only_to_operators(
+    client: httpx.AsyncClient, operator: Person, brand: Brand, fan: Person
+) -> None:
+    await in_library(client, operator)
+
+    async def page_as(who: Person | None, path: str = "/operator") -> httpx.Response:
+        client.cookies.clear()
+        if who is not None:
+            login = await client.post(
+                "/api/v1/identity/login", json={"phone": who.phone, "password": PASSWORD}
+            )
+            assert login.status_code == 200
+        answer = await client.get(path)
+        client.cookies.clear()
+        return answer
+
+    anonymous = await page_as(None)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/login?next=/operator"
+    for who in (fan, brand.owner):
+        refused = await page_as(who)
+        assert refused.status_code == 404
+        assert "Caffè Roma" not in refused.text
+        assert "TM00015" not in refused.text
+    shown = await page_as(operator)
+    assert shown.status_code == 200
+    assert f'data-account="{brand.account_id}"' in shown.text
+    assert 'data-library-template="TM00015"' in shown.text
+    assert 'data-kind-quota="subscription"' in shown.text
+    searched = await page_as(operator, "/operator?q=nothing-like-it")
+    assert f'data-account="{brand.account_id}"' not in searched.text
+    # the console's forms send "" for an emptied quota: the kind's default again
+    await client.put(
+        f"{API}/operator/{brand.account_id}/quota", json={"allowed": 3}, headers=operator.headers
+    )
+    reset = await client.put(
+        f"{API}/operator/{brand.account_id}/quota", json={"allowed": ""}, headers=operator.headers
+    )
+    assert reset.json()["allowed"] == 1

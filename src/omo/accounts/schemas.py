@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from omo.core.schemas import RequestModel
 
@@ -318,6 +318,11 @@ class QuotaRequest(RequestModel):
     allowed: int | None = Field(
         default=None, ge=0, le=1000, description="Broadcasts per period; null: the kind's default"
     )
+
+    @field_validator("allowed", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if value == "" else value  # an emptied form field: the kind's default
 
 
 class MemberRemovalRequest(RequestModel):

@@ -154,6 +154,7 @@ class AccountView:
     app_id: str
     followers: int
     menu: list[dict[str, Any]]
+    quota_override: int | None = None  # the operator's broadcasts per period for this account
 
 
 @dataclass(frozen=True, slots=True)
@@ -1803,6 +1804,7 @@ def _view(account: OfficialAccount, followers: int, locale: str | None = None) -
         app_id=account.app_id,
         followers=followers,
         menu=_localised(account, locale, "menu"),
+        quota_override=account.quota_override,
     )
 
 
