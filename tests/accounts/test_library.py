@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from tests.accounts.conftest import PASSWORD, Brand, MakeBrand, MakePerson, Person
 from tests.accounts.test_accounts import follow, openid_of, thread
 from tests.accounts.test_developer_api import served
@@ -16,8 +17,10 @@ from tests.accounts.test_developer_api_more import _errcode, sdk_for
 from tests.accounts.test_operator import OPERATOR_OMO_ID, operator
 from tests.accounts.test_templates import send, template_of
 
+from omo.accounts.demo import LIBRARY, seed_demo
 from omo.core.clock import ManualClock
 from omo.core.config import Settings
+from omo.demo import PEOPLE
 
 __all__ = ["operator", "served"]  # fixtures shared with the other accounts tests
 
@@ -364,3 +367,33 @@ async def test_the_operator_console_shows_only_to_operators(
         f"{API}/operator/{brand.account_id}/quota", json={"allowed": ""}, headers=operator.headers
     )
     assert reset.json()["allowed"] == 1
+
+
+async def test_the_demo_world_has_the_library_and_the_cafe_asks_before_notifying(
+    app: FastAPI,
+) -> None:
+    await seed_demo(app)
+    await seed_demo(app)  # seeding twice changes nothing
+    service = app.state.accounts
+    library = await service.library()
+    assert len(library) == len(LIBRARY)
+    assert {t.primary_industry for t in library} >= {"Food & beverage", "Retail"}
+    li_wei = await app.state.identity.ensure_person(PEOPLE[0].phone, "x", "x")
+    (cafe,) = await service.following(li_wei)
+    (ready,) = await service.templates(cafe.id)
+    assert ready.library_id == "OPENTM200000001"
+    prompts = [
+        i.body["card"]
+        for i in await service.conversation(li_wei, cafe.id, 50)
+        if i.body.get("card", {}).get("type") == "subscribe"
+    ]
+    assert prompts == [
+        {
+            "type": "subscribe",
+            "title": "Order ready",
+            "description": "",
+            "url": "",
+            "template_id": ready.id,
+        }
+    ]
+    assert await service.subscriptions(li_wei, cafe.id) == {}  # asked, not yet accepted
