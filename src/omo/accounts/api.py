@@ -70,7 +70,7 @@ from omo.accounts.service import (
     OrganisationView,
     ThreadItem,
 )
-from omo.accounts.webhook import WebhookWorker, check_url
+from omo.accounts.webhook import WebhookWorker, allowed_hosts, check_url
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal, MaybePrincipal
 from omo.core.background import run_every, stop_task
@@ -124,7 +124,10 @@ async def start(app: FastAPI) -> None:
     if hasattr(app.state, "chat_list_sections"):
         app.state.chat_list_sections.append(followed_accounts)
     app.state.accounts_webhooks = WebhookWorker(
-        service, app.state.db, allow_private=settings.webhooks_to_private_networks
+        service,
+        app.state.db,
+        allow_private=settings.webhooks_to_private_networks,
+        hosts=allowed_hosts(settings.accounts_webhook_hosts),
     )
     app.state.accounts_webhooks.start()
     app.state.accounts_receipts = ReceiptWorker(
@@ -524,8 +527,13 @@ async def set_webhook(
     """Point the account's events at the brand's server (a public address), after the
     echostr URL check."""
     if body.url:
-        allow_private = request.app.state.settings.webhooks_to_private_networks
-        await check_url(body.url, body.token, allow_private=allow_private)
+        settings = request.app.state.settings
+        await check_url(
+            body.url,
+            body.token,
+            allow_private=settings.webhooks_to_private_networks,
+            hosts=allowed_hosts(settings.accounts_webhook_hosts),
+        )
     await service.set_webhook(account_id, body.url, body.token)
     return Response(status_code=204)
 
