@@ -397,3 +397,36 @@ async def test_the_demo_world_has_the_library_and_the_cafe_asks_before_notifying
         }
     ]
     assert await service.subscriptions(li_wei, cafe.id) == {}  # asked, not yet accepted
+
+
+async def test_operator_changes_are_in_the_operators_audit_trail(
+    client: httpx.AsyncClient, operator: Person, brand: Brand
+) -> None:
+    account = brand.account_id
+    for path, body in (
+        (f"/operator/{account}/verification", {"verified": True}),
+        (f"/operator/{account}/verification", {"verified": True}),  # no change, no entry
+        (f"/operator/{account}/quota", {"allowed": 3}),
+        ("/operator/kind-quotas", {"kind": "service", "allowed": 6}),
+    ):
+        answer = await client.put(f"{API}{path}", json=body, headers=operator.headers)
+        assert answer.status_code == 200, answer.text
+    short_id = await in_library(client, operator)
+    await client.delete(f"{API}/operator/template-library/{short_id}", headers=operator.headers)
+    refused = await client.put(
+        f"{API}/operator/kind-quotas",
+        json={"kind": "service", "allowed": 9},
+        headers=brand.owner.headers,
+    )
+    assert refused.status_code == 403
+    trail = await client.get("/api/v1/identity/audit-log", headers=operator.headers)
+    changes = [e["detail"] for e in trail.json() if e["action"] == "operator_action"]
+    assert changes[::-1] == [
+        {"change": "verified", "account_id": account, "to": True},
+        {"change": "account_quota", "account_id": account, "from": None, "to": 3},
+        {"change": "kind_quota", "kind": "service", "from": 4, "to": 6},
+        {"change": "library_added", "template_id_short": short_id},
+        {"change": "library_retired", "template_id_short": short_id},
+    ]
+    owners = await client.get("/api/v1/identity/audit-log", headers=brand.owner.headers)
+    assert [e for e in owners.json() if e["action"] == "operator_action"] == []

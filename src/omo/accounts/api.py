@@ -753,15 +753,23 @@ async def remove_member(
 
 
 @native.put("/operator/{account_id}/verification", response_model=AccountOut, openapi_extra=OPERATE)
-async def verify(account_id: Operating, body: VerificationRequest, service: Accounts) -> AccountOut:
+async def verify(
+    account_id: Operating,
+    body: VerificationRequest,
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> AccountOut:
     """Give or take the verified badge (shown wherever the account appears)."""
-    return _account(await service.verify(account_id, body.verified))
+    view = await service.verify(account_id, body.verified, operator=principal.user_id)
+    return _account(view)
 
 
 @native.put("/operator/{account_id}/quota", response_model=QuotaOut, openapi_extra=OPERATE)
-async def set_quota(account_id: Operating, body: QuotaRequest, service: Accounts) -> QuotaOut:
+async def set_quota(
+    account_id: Operating, body: QuotaRequest, principal: CurrentPrincipal, service: Accounts
+) -> QuotaOut:
     """This account's broadcasts per period (null: its kind's default)."""
-    await service.set_quota(account_id, body.allowed)
+    await service.set_quota(account_id, body.allowed, operator=principal.user_id)
     view = await service.quota(account_id)
     return QuotaOut(period=view.period, used=view.used, allowed=view.allowed)
 
@@ -806,9 +814,12 @@ Operator = Depends(_operator)
     openapi_extra=OPERATOR,
     dependencies=[Operator],
 )
-async def add_to_library(body: LibraryTemplateRequest, service: Accounts) -> LibraryTemplateOut:
+async def add_to_library(
+    body: LibraryTemplateRequest, principal: CurrentPrincipal, service: Accounts
+) -> LibraryTemplateOut:
     """Add a template to the platform's library."""
     row = await service.add_to_library(
+        operator=principal.user_id,
         short_id=body.template_id_short,
         title=body.title,
         content=body.content,
@@ -826,10 +837,12 @@ async def add_to_library(body: LibraryTemplateRequest, service: Accounts) -> Lib
     dependencies=[Operator],
 )
 async def remove_from_library(
-    template_id_short: Annotated[str, Path(max_length=32)], service: Accounts
+    template_id_short: Annotated[str, Path(max_length=32)],
+    principal: CurrentPrincipal,
+    service: Accounts,
 ) -> Response:
     """Retire a library template: accounts can no longer add it; their copies stay."""
-    await service.remove_from_library(template_id_short)
+    await service.remove_from_library(template_id_short, operator=principal.user_id)
     return Response(status_code=204)
 
 
@@ -863,9 +876,11 @@ async def kind_quotas(service: Accounts) -> dict[str, int]:
     openapi_extra=OPERATOR,
     dependencies=[Operator],
 )
-async def set_kind_quota(body: KindQuotaRequest, service: Accounts) -> dict[str, int]:
+async def set_kind_quota(
+    body: KindQuotaRequest, principal: CurrentPrincipal, service: Accounts
+) -> dict[str, int]:
     """Broadcasts per period for every account of a kind without a quota of its own."""
-    return await service.set_kind_quota(body.kind, body.allowed)
+    return await service.set_kind_quota(body.kind, body.allowed, operator=principal.user_id)
 
 
 router.include_router(early)

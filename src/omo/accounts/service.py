@@ -553,19 +553,53 @@ class AccountService:
 
     # -- operator -----------------------------------------------------------------------------
 
-    async def verify(self, account_id: uuid.UUID, verified: bool = True) -> AccountView:
+    def _audit_operator(
+        self, session: AsyncSession, operator: uuid.UUID | None, detail: dict[str, Any]
+    ) -> None:
+        """An operator's change, in their own audit trail (same transaction as the change)."""
+        if operator is not None:
+            audit.record_audit(
+                session,
+                account_id=operator,
+                action=audit.OPERATOR_ACTION,
+                occurred_at=self.clock.now(),
+                detail=detail,
+            )
+
+    async def verify(
+        self, account_id: uuid.UUID, verified: bool = True, *, operator: uuid.UUID | None = None
+    ) -> AccountView:
         """Operator action: the verified badge, shown wherever the account appears."""
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
+            if account.verified != verified:
+                self._audit_operator(
+                    session,
+                    operator,
+                    {"change": "verified", "account_id": str(account_id), "to": verified},
+                )
             account.verified = verified
         return await self.account(account_id)
 
-    async def set_quota(self, account_id: uuid.UUID, allowed: int | None) -> None:
+    async def set_quota(
+        self, account_id: uuid.UUID, allowed: int | None, *, operator: uuid.UUID | None = None
+    ) -> None:
         """Operator action: this account's broadcasts per period (None: the kind's default)."""
         if allowed is not None and allowed < 0:
             raise ValueError("a quota is zero or more")
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
+            if account.quota_override != allowed:
+                self._audit_operator(
+                    session,
+                    operator,
+                    {
+                        "change": "account_quota",
+                        "account_id": str(account_id),
+                        "from": account.quota_override,
+                        "to": allowed,
+                    },
+                )
             account.quota_override = allowed
 
     async def kind_quotas(self) -> dict[str, int]:
@@ -574,7 +608,9 @@ class AccountService:
             rows = (await session.scalars(select(KindQuota))).all()
         return {**self.quotas, **{r.kind: r.allowed for r in rows}}
 
-    async def set_kind_quota(self, kind: str, allowed: int) -> dict[str, int]:
+    async def set_kind_quota(
+        self, kind: str, allowed: int, *, operator: uuid.UUID | None = None
+    ) -> dict[str, int]:
         """Operator action: broadcasts per period for every account of the kind that has no
         quota of its own; takes effect with the next broadcast."""
         if kind not in DEFAULT_QUOTAS:
@@ -583,6 +619,13 @@ class AccountService:
             raise ProblemError("validation-error", "A quota is between 0 and 1000.")
         async with self.db.transaction() as session:
             row = await session.get(KindQuota, kind)
+            before = row.allowed if row is not None else self.quotas.get(kind, 1)
+            if before != allowed:
+                self._audit_operator(
+                    session,
+                    operator,
+                    {"change": "kind_quota", "kind": kind, "from": before, "to": allowed},
+                )
             if row is None:
                 session.add(KindQuota(kind=kind, allowed=allowed))
             else:
@@ -1032,6 +1075,7 @@ class AccountService:
         deputy_industry: str = "",
         example: str = "",
         short_id: str = "",
+        operator: uuid.UUID | None = None,
     ) -> LibraryTemplate:
         """Operator action: a template every account may add to its own."""
         title, content = title.strip(), content.strip()
@@ -1062,19 +1106,27 @@ class AccountService:
         try:
             async with self.db.transaction() as session:
                 session.add(row)
+                self._audit_operator(
+                    session, operator, {"change": "library_added", "template_id_short": short_id}
+                )
         except IntegrityError:
             raise ProblemError(
                 "accounts-invalid-template", "The library already has a template with this id."
             ) from None
         return row
 
-    async def remove_from_library(self, short_id: str) -> None:
+    async def remove_from_library(
+        self, short_id: str, *, operator: uuid.UUID | None = None
+    ) -> None:
         """Operator action: accounts can no longer add it; their copies stay."""
         async with self.db.transaction() as session:
             row = await session.get(LibraryTemplate, short_id)
             if row is None:
                 raise ProblemError("not-found", "No such template in the library.")
             await session.delete(row)
+            self._audit_operator(
+                session, operator, {"change": "library_retired", "template_id_short": short_id}
+            )
 
     async def add_from_library(self, account_id: uuid.UUID, short_id: str) -> Template:
         """The account's own copy of a library template (`api_add_template`); adding one it
