@@ -67,6 +67,15 @@ async def _official_account(client: httpx.AsyncClient, member: Caller) -> dict[s
     return {"organisation_id": org, "account_id": account.json()["id"]}
 
 
+async def _library_template(client: httpx.AsyncClient, operator: Caller) -> dict[str, str]:
+    added = await client.post(
+        "/api/v1/accounts/operator/template-library",
+        json={"title": "Matrix", "content": "{{first.DATA}}", "primary_industry": "IT"},
+        headers=operator.headers,
+    )
+    return {"template_id_short": added.json()["template_id_short"]}
+
+
 @pytest.fixture
 def resources() -> dict[str, ResourceFactory]:
     """How to create each kind of owned resource; a new kind without a factory fails."""
@@ -74,6 +83,7 @@ def resources() -> dict[str, ResourceFactory]:
         "identity.device": _device,
         "accounts.organisation": _organisation,
         "accounts.account": _official_account,
+        "accounts.library_template": _library_template,
         **MESSAGING_FACTORIES,
         **PAY_FACTORIES,
         **CARE_FACTORIES,

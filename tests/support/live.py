@@ -97,6 +97,7 @@ def server_environment(settings: Settings, gateway: SmsGateway | None, port: int
         ("OMO_DATABASE_URL", settings.database_url),
         ("OMO_REDIS_URL", settings.redis_url),
         ("OMO_REDIS_PREFIX", settings.redis_prefix),
+        ("OMO_OPERATORS", settings.operators),
     ):
         if value:
             env[name] = value

@@ -16,6 +16,7 @@ from omo.accounts.schemas import (
     AccountOut,
     AccountRequest,
     AccountUpdate,
+    AddFromLibraryRequest,
     AutomationOut,
     AutomationRequest,
     BrandMessageRequest,
@@ -25,6 +26,9 @@ from omo.accounts.schemas import (
     FollowerOut,
     FollowersOut,
     FollowRequest,
+    KindQuotaRequest,
+    LibraryTemplateOut,
+    LibraryTemplateRequest,
     Locale,
     ManagedAccountOut,
     MemberOut,
@@ -45,6 +49,7 @@ from omo.accounts.schemas import (
     ScanRequest,
     SecretOut,
     SubscriptionOut,
+    SubscriptionRequest,
     TaggingRequest,
     TagOut,
     TagRequest,
@@ -65,13 +70,16 @@ from omo.accounts.service import (
     OrganisationView,
     ThreadItem,
 )
-from omo.accounts.webhook import WebhookWorker, check_url
+from omo.accounts.webhook import WebhookWorker, allowed_hosts, check_url
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal, MaybePrincipal
 from omo.core.background import run_every, stop_task
 from omo.core.i18n import locale_of
 
-router = APIRouter()  # what the app mounts: the three below
+router = APIRouter()  # what the app mounts: the routers below
+# Routes whose first segment is a word ("template-library", "operator/…"): matched before
+# native's "/{account_id}".
+early = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 native = APIRouter(prefix="/api/v1/accounts", tags=["accounts"])
 
 PERSON = access(Access.PERSON)
@@ -83,6 +91,8 @@ ORG_MANAGER = access(Access.BRAND_MEMBER, resource="accounts.organisation", role
 SERVE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=EVERYONE)
 MANAGE = access(Access.BRAND_MEMBER, resource="accounts.account", roles=MANAGERS)
 OPERATE = access(Access.OPERATOR, resource="accounts.account")
+OPERATOR = access(Access.OPERATOR)
+OPERATE_LIBRARY = access(Access.OPERATOR, resource="accounts.library_template")
 
 
 async def account_service(request: Request) -> AccountService:
@@ -114,7 +124,10 @@ async def start(app: FastAPI) -> None:
     if hasattr(app.state, "chat_list_sections"):
         app.state.chat_list_sections.append(followed_accounts)
     app.state.accounts_webhooks = WebhookWorker(
-        service, app.state.db, allow_private=settings.webhooks_to_private_networks
+        service,
+        app.state.db,
+        allow_private=settings.webhooks_to_private_networks,
+        hosts=allowed_hosts(settings.accounts_webhook_hosts),
     )
     app.state.accounts_webhooks.start()
     app.state.accounts_receipts = ReceiptWorker(
@@ -514,8 +527,13 @@ async def set_webhook(
     """Point the account's events at the brand's server (a public address), after the
     echostr URL check."""
     if body.url:
-        allow_private = request.app.state.settings.webhooks_to_private_networks
-        await check_url(body.url, body.token, allow_private=allow_private)
+        settings = request.app.state.settings
+        await check_url(
+            body.url,
+            body.token,
+            allow_private=settings.webhooks_to_private_networks,
+            hosts=allowed_hosts(settings.accounts_webhook_hosts),
+        )
     await service.set_webhook(account_id, body.url, body.token)
     return Response(status_code=204)
 
@@ -542,7 +560,26 @@ async def deliveries(account_id: Serving, service: Accounts) -> list[DeliveryOut
 
 
 def _template(row: Any) -> TemplateOut:
-    return TemplateOut(template_id=row.id, title=row.title, content=row.content)
+    return TemplateOut(
+        template_id=row.id,
+        title=row.title,
+        content=row.content,
+        library_id=row.library_id or "",
+        primary_industry=row.primary_industry or "",
+        deputy_industry=row.deputy_industry or "",
+        example=row.example or "",
+    )
+
+
+def _library_template(row: Any) -> LibraryTemplateOut:
+    return LibraryTemplateOut(
+        template_id_short=row.id,
+        title=row.title,
+        content=row.content,
+        example=row.example,
+        primary_industry=row.primary_industry,
+        deputy_industry=row.deputy_industry,
+    )
 
 
 @native.get("/{account_id}/templates", response_model=list[PublicTemplateOut], openapi_extra=ANYONE)
@@ -567,9 +604,14 @@ async def subscribe_template(
     template_id: Annotated[str, Path(max_length=64)],
     principal: CurrentPrincipal,
     service: Accounts,
+    body: SubscriptionRequest | None = None,
 ) -> SubscriptionOut:
-    """Accept one more message of this template (the account may send it outside 48 hours)."""
-    remaining = await service.subscribe_template(principal.user_id, account_id, template_id)
+    """Accept `count` more messages of this template (default 1; they add up to 10): the
+    account may send that many outside the 48-hour window, one per acceptance."""
+    count = body.count if body is not None else 1
+    remaining = await service.subscribe_template(
+        principal.user_id, account_id, template_id, count=count
+    )
     return SubscriptionOut(remaining=remaining)
 
 
@@ -711,19 +753,137 @@ async def remove_member(
 
 
 @native.put("/operator/{account_id}/verification", response_model=AccountOut, openapi_extra=OPERATE)
-async def verify(account_id: Operating, body: VerificationRequest, service: Accounts) -> AccountOut:
+async def verify(
+    account_id: Operating,
+    body: VerificationRequest,
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> AccountOut:
     """Give or take the verified badge (shown wherever the account appears)."""
-    return _account(await service.verify(account_id, body.verified))
+    view = await service.verify(account_id, body.verified, operator=principal.user_id)
+    return _account(view)
 
 
 @native.put("/operator/{account_id}/quota", response_model=QuotaOut, openapi_extra=OPERATE)
-async def set_quota(account_id: Operating, body: QuotaRequest, service: Accounts) -> QuotaOut:
+async def set_quota(
+    account_id: Operating, body: QuotaRequest, principal: CurrentPrincipal, service: Accounts
+) -> QuotaOut:
     """This account's broadcasts per period (null: its kind's default)."""
-    await service.set_quota(account_id, body.allowed)
+    await service.set_quota(account_id, body.allowed, operator=principal.user_id)
     view = await service.quota(account_id)
     return QuotaOut(period=view.period, used=view.used, allowed=view.allowed)
 
 
+# -- the template library ------------------------------------------------------------------
+
+
+@early.get("/template-library", response_model=list[LibraryTemplateOut], openapi_extra=PERSON)
+async def template_library(
+    principal: CurrentPrincipal,
+    service: Accounts,
+    industry: Annotated[str, Query(max_length=40)] = "",
+) -> list[LibraryTemplateOut]:
+    """The platform's template library (optionally of one primary industry)."""
+    return [_library_template(r) for r in await service.library(industry)]
+
+
+@native.post(
+    "/manage/{account_id}/library-templates",
+    response_model=TemplateOut,
+    status_code=201,
+    openapi_extra=MANAGE,
+)
+async def add_from_library(
+    account_id: Managing, body: AddFromLibraryRequest, service: Accounts
+) -> TemplateOut:
+    """Add a library template to the account's own (the same one again answers that one)."""
+    return _template(await service.add_from_library(account_id, body.template_id_short))
+
+
+async def _operator(principal: CurrentPrincipal, service: Accounts) -> None:
+    await service.require_operator(principal.user_id)
+
+
+Operator = Depends(_operator)
+
+
+@early.post(
+    "/operator/template-library",
+    response_model=LibraryTemplateOut,
+    status_code=201,
+    openapi_extra=OPERATOR,
+    dependencies=[Operator],
+)
+async def add_to_library(
+    body: LibraryTemplateRequest, principal: CurrentPrincipal, service: Accounts
+) -> LibraryTemplateOut:
+    """Add a template to the platform's library."""
+    row = await service.add_to_library(
+        operator=principal.user_id,
+        short_id=body.template_id_short,
+        title=body.title,
+        content=body.content,
+        example=body.example,
+        primary_industry=body.primary_industry,
+        deputy_industry=body.deputy_industry,
+    )
+    return _library_template(row)
+
+
+@early.delete(
+    "/operator/template-library/{template_id_short}",
+    status_code=204,
+    openapi_extra=OPERATE_LIBRARY,
+    dependencies=[Operator],
+)
+async def remove_from_library(
+    template_id_short: Annotated[str, Path(max_length=32)],
+    principal: CurrentPrincipal,
+    service: Accounts,
+) -> Response:
+    """Retire a library template: accounts can no longer add it; their copies stay."""
+    await service.remove_from_library(template_id_short, operator=principal.user_id)
+    return Response(status_code=204)
+
+
+@early.get(
+    "/operator/accounts",
+    response_model=list[AccountOut],
+    openapi_extra=OPERATOR,
+    dependencies=[Operator],
+)
+async def operator_accounts(
+    service: Accounts, q: Annotated[str, Query(max_length=64)] = ""
+) -> list[AccountOut]:
+    """Every organisation's accounts (by name), newest first, at most 100."""
+    return [_account(v) for v in await service.all_accounts(q)]
+
+
+@early.get(
+    "/operator/kind-quotas",
+    response_model=dict[str, int],
+    openapi_extra=OPERATOR,
+    dependencies=[Operator],
+)
+async def kind_quotas(service: Accounts) -> dict[str, int]:
+    """Broadcasts per period for each kind of account."""
+    return await service.kind_quotas()
+
+
+@early.put(
+    "/operator/kind-quotas",
+    response_model=dict[str, int],
+    openapi_extra=OPERATOR,
+    dependencies=[Operator],
+)
+async def set_kind_quota(
+    body: KindQuotaRequest, principal: CurrentPrincipal, service: Accounts
+) -> dict[str, int]:
+    """Broadcasts per period for every account of a kind without a quota of its own."""
+    return await service.set_kind_quota(body.kind, body.allowed, operator=principal.user_id)
+
+
+router.include_router(early)
 router.include_router(native)
 router.include_router(wechat.router)
 router.include_router(pages.router)

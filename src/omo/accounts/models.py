@@ -194,6 +194,12 @@ class Template(Base):
     title: Mapped[str] = mapped_column(String(64))
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Added from the platform's library: its short id and industry (copied, so the account's
+    # template stays when the operator retires the library's).
+    library_id: Mapped[str] = mapped_column(String(32), default="")
+    primary_industry: Mapped[str] = mapped_column(String(40), default="")
+    deputy_industry: Mapped[str] = mapped_column(String(40), default="")
+    example: Mapped[str] = mapped_column(Text, default="")
 
 
 class TemplateSubscription(Base):
@@ -222,3 +228,28 @@ class Media(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LibraryTemplate(Base):
+    """The platform's template library (WeChat's 模板库): the operator curates it, accounts
+    browse it and add a template to their own (`template/api_add_template`)."""
+
+    __tablename__ = "accounts_template_library"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # short id, e.g. "TM00015"
+    title: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    example: Mapped[str] = mapped_column(Text, default="")
+    primary_industry: Mapped[str] = mapped_column(String(40))
+    deputy_industry: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class KindQuota(Base):
+    """The operator's broadcasts per period for every account of a kind (an account's own
+    `quota_override` comes first; without a row, the deployment's default)."""
+
+    __tablename__ = "accounts_kind_quotas"
+
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    allowed: Mapped[int] = mapped_column(Integer)

@@ -1,15 +1,17 @@
 """The account's profile page: name, avatar, description, verified badge, follow/unfollow and,
-for a follower, the conversation with the account."""
+for a follower, the conversation with the account and the notifications they allow; and the
+platform operator's console (/operator)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from omo.accounts.service import AccountService
+from omo.accounts.service import SUBSCRIPTION_CREDITS_MAX, AccountService
 from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, Principal
 from omo.core.errors import ProblemError
@@ -54,6 +56,13 @@ async def account_page(
         if principal and following
         else []
     )
+    # The account's notification templates and how many of each the follower accepted.
+    templates = await service.templates(account_id) if principal and following else []
+    accepted = (
+        await service.subscriptions(principal.user_id, account_id)
+        if principal and following
+        else {}
+    )
     return render(
         request,
         "account.html",
@@ -62,4 +71,36 @@ async def account_page(
         following=following,
         thread=thread,
         scene=scene,
+        templates=templates,
+        accepted=accepted,
+        titles={t.id: t.title for t in templates},
+        most=SUBSCRIPTION_CREDITS_MAX,
+    )
+
+
+@router.api_route(
+    "/operator",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    openapi_extra=access(Access.OPERATOR),
+)
+async def operator_console(
+    request: Request, q: Annotated[str, Query(max_length=64)] = ""
+) -> Response:
+    """The platform operator's console: verify accounts, set broadcast quotas (per kind and
+    per account) and curate the template library. Anyone else: a 404 page (the console's
+    existence is no secret, but nothing of it shows)."""
+    principal = await _principal(request)
+    if principal is None:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    service: AccountService = request.app.state.accounts
+    if not await service.is_operator(principal.user_id):
+        return render(request, "operator_missing.html", status=404)
+    return render(
+        request,
+        "operator.html",
+        accounts=await service.all_accounts(q),
+        q=q,
+        kind_quotas=await service.kind_quotas(),
+        library=await service.library(),
     )

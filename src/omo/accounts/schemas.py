@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from omo.core.schemas import RequestModel
 
@@ -84,13 +84,18 @@ class CardIn(RequestModel):
     """Messaging's card (url, title, description) with a type; a coupon card may name the
     brand's campaign (the follower claims it from the card), a mini program card its page."""
 
-    type: Literal["article", "image", "voice", "video", "coupon", "miniprogram"]
+    type: Literal["article", "image", "voice", "video", "coupon", "miniprogram", "subscribe"]
     title: str = Field(default="", max_length=200)
     description: str = Field(default="", max_length=500)
     url: str = Field(default="", max_length=2048, pattern=r"^(https?://\S+|/\S*)?$")
     campaign_id: uuid.UUID | None = None
     appid: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     pagepath: str | None = Field(default=None, max_length=256)
+    template_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A subscribe card: the account's template the follower is asked to accept",
+    )
 
 
 class MessageRequest(RequestModel):
@@ -247,6 +252,43 @@ class TemplateOut(BaseModel):
     template_id: str
     title: str
     content: str
+    library_id: str = Field(default="", description="The library template it was added from")
+    primary_industry: str = ""
+    deputy_industry: str = ""
+    example: str = ""
+
+
+class LibraryTemplateOut(BaseModel):
+    template_id_short: str
+    title: str
+    content: str
+    example: str
+    primary_industry: str
+    deputy_industry: str
+
+
+class LibraryTemplateRequest(RequestModel):
+    template_id_short: str = Field(
+        default="", max_length=32, description="Empty: OMO picks one (OPENTM + 9 digits)"
+    )
+    title: str = Field(min_length=1, max_length=64)
+    content: str = Field(min_length=1, max_length=2000)
+    example: str = Field(default="", max_length=2000)
+    primary_industry: str = Field(min_length=1, max_length=40)
+    deputy_industry: str = Field(default="", max_length=40)
+
+
+class AddFromLibraryRequest(RequestModel):
+    template_id_short: str = Field(min_length=1, max_length=32)
+
+
+class SubscriptionRequest(RequestModel):
+    count: int = Field(default=1, ge=1, le=10, description="Messages accepted (they add up to 10)")
+
+
+class KindQuotaRequest(RequestModel):
+    kind: Literal["subscription", "service"]
+    allowed: int = Field(ge=0, le=1000, description="Broadcasts per period")
 
 
 class PublicTemplateOut(TemplateOut):
@@ -276,6 +318,11 @@ class QuotaRequest(RequestModel):
     allowed: int | None = Field(
         default=None, ge=0, le=1000, description="Broadcasts per period; null: the kind's default"
     )
+
+    @field_validator("allowed", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if value == "" else value  # an emptied form field: the kind's default
 
 
 class MemberRemovalRequest(RequestModel):

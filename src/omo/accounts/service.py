@@ -52,6 +52,8 @@ from omo.accounts.models import (
     Follow,
     FollowerTag,
     KeywordRule,
+    KindQuota,
+    LibraryTemplate,
     Media,
     Member,
     OfficialAccount,
@@ -88,7 +90,7 @@ TOKEN_LIFETIME = timedelta(seconds=7200)
 MENU_BUTTONS_MAX = 3
 MENU_SUB_BUTTONS_MAX = 5
 MENU_ACTIONS = ("click", "view", "miniprogram")
-CARD_TYPES = ("article", "image", "voice", "video", "coupon", "miniprogram")
+CARD_TYPES = ("article", "image", "voice", "video", "coupon", "miniprogram", "subscribe")
 HISTORY_MAX = 200
 PUSH_BATCH = 5000
 
@@ -108,10 +110,13 @@ register("accounts-invalid-media", 400, "The media file is not valid")
 register("accounts-media-too-large", 413, "The media file is too large for its type")
 register("accounts-not-operator", 403, "Only a platform operator may do this")
 register("accounts-invalid-locale", 400, "This language is not supported")
+register("accounts-too-many-templates", 409, "The account has as many templates as it may")
 
 # Templates: each acceptance by the follower is one message; acceptances add up to this.
 SUBSCRIPTION_CREDITS_MAX = 10
 TEMPLATE_FIELD_MAX = 200
+TEMPLATES_PER_ACCOUNT = 25  # as WeChat's private templates (errcode 45026 beyond)
+LIBRARY_ID = re.compile(r"^[A-Za-z0-9_-]{2,32}$")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]{1,32})\.DATA\s*\}\}")
 
 # Temporary media: kept 3 days; each kind has its content types (by their first bytes) and
@@ -149,6 +154,7 @@ class AccountView:
     app_id: str
     followers: int
     menu: list[dict[str, Any]]
+    quota_override: int | None = None  # the operator's broadcasts per period for this account
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +268,8 @@ def validate_menu(buttons: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def validate_body(body: dict[str, Any]) -> dict[str, Any]:
-    """A message is text, or a card (article, image, voice, video, coupon, mini program)."""
+    """A message is text, or a card (article, image, voice, video, coupon, mini program, or a
+    prompt to accept one of the account's templates)."""
     text = body.get("text")
     card = body.get("card")
     if isinstance(text, str) and card is None:
@@ -286,6 +293,11 @@ def validate_body(body: dict[str, Any]) -> dict[str, Any]:
                 clean["campaign_id"] = str(uuid.UUID(str(card["campaign_id"])))
             except ValueError:
                 raise ProblemError("accounts-invalid-message", "No such coupon campaign.") from None
+        if kind == "subscribe":  # asks the follower to accept one of the account's templates
+            template_id = card.get("template_id")
+            if not isinstance(template_id, str) or not 0 < len(template_id) <= 64:
+                raise ProblemError("accounts-invalid-template", "Name the template to accept.")
+            clean["template_id"] = template_id
         if kind == "miniprogram" and card.get("appid"):
             appid, page = str(card["appid"]), str(card.get("pagepath") or "")
             if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", appid) or len(page) > 256:
@@ -541,20 +553,94 @@ class AccountService:
 
     # -- operator -----------------------------------------------------------------------------
 
-    async def verify(self, account_id: uuid.UUID, verified: bool = True) -> AccountView:
+    def _audit_operator(
+        self, session: AsyncSession, operator: uuid.UUID | None, detail: dict[str, Any]
+    ) -> None:
+        """An operator's change, in their own audit trail (same transaction as the change)."""
+        if operator is not None:
+            audit.record_audit(
+                session,
+                account_id=operator,
+                action=audit.OPERATOR_ACTION,
+                occurred_at=self.clock.now(),
+                detail=detail,
+            )
+
+    async def verify(
+        self, account_id: uuid.UUID, verified: bool = True, *, operator: uuid.UUID | None = None
+    ) -> AccountView:
         """Operator action: the verified badge, shown wherever the account appears."""
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
+            if account.verified != verified:
+                self._audit_operator(
+                    session,
+                    operator,
+                    {"change": "verified", "account_id": str(account_id), "to": verified},
+                )
             account.verified = verified
         return await self.account(account_id)
 
-    async def set_quota(self, account_id: uuid.UUID, allowed: int | None) -> None:
+    async def set_quota(
+        self, account_id: uuid.UUID, allowed: int | None, *, operator: uuid.UUID | None = None
+    ) -> None:
         """Operator action: this account's broadcasts per period (None: the kind's default)."""
         if allowed is not None and allowed < 0:
             raise ValueError("a quota is zero or more")
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
+            if account.quota_override != allowed:
+                self._audit_operator(
+                    session,
+                    operator,
+                    {
+                        "change": "account_quota",
+                        "account_id": str(account_id),
+                        "from": account.quota_override,
+                        "to": allowed,
+                    },
+                )
             account.quota_override = allowed
+
+    async def kind_quotas(self) -> dict[str, int]:
+        """Broadcasts per period for each kind of account, as the operator set them."""
+        async with self.db.sessions() as session:
+            rows = (await session.scalars(select(KindQuota))).all()
+        return {**self.quotas, **{r.kind: r.allowed for r in rows}}
+
+    async def set_kind_quota(
+        self, kind: str, allowed: int, *, operator: uuid.UUID | None = None
+    ) -> dict[str, int]:
+        """Operator action: broadcasts per period for every account of the kind that has no
+        quota of its own; takes effect with the next broadcast."""
+        if kind not in DEFAULT_QUOTAS:
+            raise ProblemError("not-found", "The kinds are subscription and service.")
+        if not 0 <= allowed <= 1000:
+            raise ProblemError("validation-error", "A quota is between 0 and 1000.")
+        async with self.db.transaction() as session:
+            row = await session.get(KindQuota, kind)
+            before = row.allowed if row is not None else self.quotas.get(kind, 1)
+            if before != allowed:
+                self._audit_operator(
+                    session,
+                    operator,
+                    {"change": "kind_quota", "kind": kind, "from": before, "to": allowed},
+                )
+            if row is None:
+                session.add(KindQuota(kind=kind, allowed=allowed))
+            else:
+                row.allowed = allowed
+        return await self.kind_quotas()
+
+    async def all_accounts(self, query: str = "", limit: int = 100) -> list[AccountView]:
+        """Operator view: accounts by name (every organisation's), newest first."""
+        async with self.db.sessions() as session:
+            statement = select(OfficialAccount).order_by(OfficialAccount.created_at.desc())
+            if query.strip():
+                pattern = "%" + query.strip().lower().replace("%", "").replace("_", "") + "%"
+                statement = statement.where(func.lower(OfficialAccount.name).like(pattern))
+            rows = (await session.scalars(statement.limit(limit))).all()
+        return [_view(a, 0) for a in rows]
 
     # -- follow = consent ------------------------------------------------------------------
 
@@ -833,11 +919,7 @@ class AccountService:
 
     async def _take_quota(self, session: AsyncSession, account: OfficialAccount) -> None:
         period = period_of(account.kind, self.clock.now())
-        allowed = (
-            account.quota_override
-            if account.quota_override is not None
-            else self.quotas.get(account.kind, 1)
-        )
+        allowed = await self._allowed(session, account)
         insert = _upsert("sqlite" if self.db.is_sqlite else "postgresql")
         await session.execute(
             insert(Quota)
@@ -866,12 +948,15 @@ class AccountService:
             account = await self._account(session, account_id)
             period = period_of(account.kind, self.clock.now())
             row = await session.get(Quota, (account_id, period))
-            allowed = (
-                account.quota_override
-                if account.quota_override is not None
-                else self.quotas.get(account.kind, 1)
-            )
+            allowed = await self._allowed(session, account)
             return QuotaView(period, row.used if row else 0, allowed)
+
+    async def _allowed(self, session: AsyncSession, account: OfficialAccount) -> int:
+        """The account's own quota, else the operator's for its kind, else the default."""
+        if account.quota_override is not None:
+            return account.quota_override
+        by_kind = await session.get(KindQuota, account.kind)
+        return by_kind.allowed if by_kind is not None else self.quotas.get(account.kind, 1)
 
     async def broadcast(
         self,
@@ -948,12 +1033,127 @@ class AccountService:
             )
         async with self.db.transaction() as session:
             await self._account(session, account_id)
+            await self._room_for_a_template(session, account_id)
             row = Template(
                 id=secrets.token_urlsafe(32),
                 account_id=account_id,
                 title=title,
                 content=content,
                 created_at=self.clock.now(),
+            )
+            session.add(row)
+        return row
+
+    async def _room_for_a_template(self, session: AsyncSession, account_id: uuid.UUID) -> None:
+        count = await session.scalar(
+            select(func.count()).select_from(Template).where(Template.account_id == account_id)
+        )
+        if (count or 0) >= TEMPLATES_PER_ACCOUNT:
+            raise ProblemError(
+                "accounts-too-many-templates",
+                "An account has at most %(n)s templates; delete one first.",
+                params={"n": TEMPLATES_PER_ACCOUNT},
+            )
+
+    # The platform's template library: the operator curates it, accounts copy from it.
+
+    async def library(self, industry: str = "") -> list[LibraryTemplate]:
+        async with self.db.sessions() as session:
+            statement = select(LibraryTemplate).order_by(
+                LibraryTemplate.primary_industry, LibraryTemplate.id
+            )
+            if industry:
+                statement = statement.where(LibraryTemplate.primary_industry == industry)
+            return list((await session.scalars(statement)).all())
+
+    async def add_to_library(
+        self,
+        *,
+        title: str,
+        content: str,
+        primary_industry: str,
+        deputy_industry: str = "",
+        example: str = "",
+        short_id: str = "",
+        operator: uuid.UUID | None = None,
+    ) -> LibraryTemplate:
+        """Operator action: a template every account may add to its own."""
+        title, content = title.strip(), content.strip()
+        primary_industry, deputy_industry = primary_industry.strip(), deputy_industry.strip()
+        short_id = short_id.strip() or f"OPENTM{secrets.randbelow(10**9):09d}"
+        if not LIBRARY_ID.match(short_id):
+            raise ProblemError(
+                "accounts-invalid-template",
+                "A library id is 2 to 32 letters, digits, '-' or '_'.",
+            )
+        if not 0 < len(title) <= 64 or not 0 < len(content) <= 2000:
+            raise ProblemError("accounts-invalid-template", "Give a title and a content.")
+        if not 0 < len(primary_industry) <= 40 or len(deputy_industry) > 40:
+            raise ProblemError("accounts-invalid-template", "Give the industry (40 characters).")
+        if not PLACEHOLDER.search(content):
+            raise ProblemError(
+                "accounts-invalid-template", "The content needs at least one {{name.DATA}} field."
+            )
+        row = LibraryTemplate(
+            id=short_id,
+            title=title,
+            content=content,
+            example=example.strip()[:2000],
+            primary_industry=primary_industry,
+            deputy_industry=deputy_industry,
+            created_at=self.clock.now(),
+        )
+        try:
+            async with self.db.transaction() as session:
+                session.add(row)
+                self._audit_operator(
+                    session, operator, {"change": "library_added", "template_id_short": short_id}
+                )
+        except IntegrityError:
+            raise ProblemError(
+                "accounts-invalid-template", "The library already has a template with this id."
+            ) from None
+        return row
+
+    async def remove_from_library(
+        self, short_id: str, *, operator: uuid.UUID | None = None
+    ) -> None:
+        """Operator action: accounts can no longer add it; their copies stay."""
+        async with self.db.transaction() as session:
+            row = await session.get(LibraryTemplate, short_id)
+            if row is None:
+                raise ProblemError("not-found", "No such template in the library.")
+            await session.delete(row)
+            self._audit_operator(
+                session, operator, {"change": "library_retired", "template_id_short": short_id}
+            )
+
+    async def add_from_library(self, account_id: uuid.UUID, short_id: str) -> Template:
+        """The account's own copy of a library template (`api_add_template`); adding one it
+        already has answers that one."""
+        async with self.db.transaction() as session:
+            await self._account(session, account_id)
+            source = await session.get(LibraryTemplate, short_id)
+            if source is None:
+                raise ProblemError("accounts-invalid-template", "No such template in the library.")
+            existing = await session.scalar(
+                select(Template).where(
+                    Template.account_id == account_id, Template.library_id == short_id
+                )
+            )
+            if existing is not None:
+                return existing
+            await self._room_for_a_template(session, account_id)
+            row = Template(
+                id=secrets.token_urlsafe(32),
+                account_id=account_id,
+                title=source.title,
+                content=source.content,
+                created_at=self.clock.now(),
+                library_id=source.id,
+                primary_industry=source.primary_industry,
+                deputy_industry=source.deputy_industry,
+                example=source.example,
             )
             session.add(row)
         return row
@@ -998,10 +1198,23 @@ class AccountService:
             return {r[0]: r[1] for r in rows}
 
     async def subscribe_template(
-        self, user_id: uuid.UUID, account_id: uuid.UUID, template_id: str, *, accept: bool = True
+        self,
+        user_id: uuid.UUID,
+        account_id: uuid.UUID,
+        template_id: str,
+        *,
+        accept: bool = True,
+        count: int = 1,
     ) -> int:
-        """The follower accepts one more message of this template (or, with accept=False,
-        withdraws every one left). Returns how many messages the account may now send."""
+        """The follower accepts `count` more messages of this template (or, with
+        accept=False, withdraws every one left); acceptances add up to at most
+        SUBSCRIPTION_CREDITS_MAX. Returns how many messages the account may now send."""
+        if not 1 <= count <= SUBSCRIPTION_CREDITS_MAX:
+            raise ProblemError(
+                "validation-error",
+                "Accept between 1 and %(n)s messages at a time.",
+                params={"n": SUBSCRIPTION_CREDITS_MAX},
+            )
         now = self.clock.now()
         async with self.db.transaction() as session:
             template = await session.get(Template, template_id)
@@ -1017,9 +1230,9 @@ class AccountService:
                 .on_conflict_do_nothing()
             )
             credits = (
-                func.min(TemplateSubscription.remaining + 1, SUBSCRIPTION_CREDITS_MAX)
+                func.min(TemplateSubscription.remaining + count, SUBSCRIPTION_CREDITS_MAX)
                 if self.db.is_sqlite
-                else func.least(TemplateSubscription.remaining + 1, SUBSCRIPTION_CREDITS_MAX)
+                else func.least(TemplateSubscription.remaining + count, SUBSCRIPTION_CREDITS_MAX)
             )
             await session.execute(
                 update(TemplateSubscription)
@@ -1265,6 +1478,12 @@ class AccountService:
         """A coupon card names a campaign of the brand's own merchant; its title and value
         come from the campaign when the brand gave none."""
         card = body.get("card") or {}
+        if card.get("type") == "subscribe":
+            async with self.db.sessions() as session:
+                template = await session.get(Template, card["template_id"])
+            if template is None or template.account_id != account_id:
+                raise ProblemError("accounts-invalid-template", "No such template.")
+            return {"card": dict(card, title=card.get("title") or template.title)}
         if card.get("type") != "coupon" or not card.get("campaign_id"):
             return body
         if self.coupons is None or self.pay is None:
@@ -1637,6 +1856,7 @@ def _view(account: OfficialAccount, followers: int, locale: str | None = None) -
         app_id=account.app_id,
         followers=followers,
         menu=_localised(account, locale, "menu"),
+        quota_override=account.quota_override,
     )
 
 

@@ -17,6 +17,8 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import httpx
 from defusedxml import ElementTree
@@ -99,10 +101,37 @@ def _signed_params(token: str) -> dict[str, str]:
     return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
 
 
-async def check_destination_allowed(url: str, *, allow_private: bool) -> None:
+def allowed_hosts(setting: str) -> tuple[str, ...]:
+    """The deployment's allow-list (settings OMO_ACCOUNTS_WEBHOOK_HOSTS): host names, or
+    '*.example.org' for every subdomain of example.org; empty: any public host."""
+    return tuple(h.strip().lower().rstrip(".") for h in setting.split(",") if h.strip())
+
+
+def host_allowed(url: str, hosts: Sequence[str]) -> bool:
+    if not hosts:
+        return True
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    for pattern in hosts:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):  # a subdomain, not example.org itself
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+async def check_destination_allowed(
+    url: str, *, allow_private: bool, hosts: Sequence[str] = ()
+) -> None:
     """Only public http(s) destinations (unless the deployment allows private networks): a
-    brand admin must not make OMO call its own network (SSRF). Checked when the URL is saved
-    and again before every delivery, since DNS answers change."""
+    brand admin must not make OMO call its own network (SSRF); and, when the deployment keeps
+    an allow-list of brand servers, only those hosts. Checked when the URL is saved and again
+    before every delivery, since DNS answers (and the list) change."""
+    if not host_allowed(url, hosts):
+        raise ProblemError(
+            "accounts-webhook-check-failed",
+            "This platform sends webhooks only to the brand servers its operator approved.",
+        )
     try:
         await check_destination(url, allow_private=allow_private)
     except RefusedDestination as refused:
@@ -120,10 +149,15 @@ async def check_destination_allowed(url: str, *, allow_private: bool) -> None:
 
 
 async def check_url(
-    url: str, token: str, *, within: float = TIMEOUT_SECONDS, allow_private: bool = False
+    url: str,
+    token: str,
+    *,
+    within: float = TIMEOUT_SECONDS,
+    allow_private: bool = False,
+    hosts: Sequence[str] = (),
 ) -> None:
     """The URL check handshake: the brand's server must echo `echostr` back."""
-    await check_destination_allowed(url, allow_private=allow_private)
+    await check_destination_allowed(url, allow_private=allow_private, hosts=hosts)
     echostr = secrets.token_hex(10)
     try:
         async with httpx.AsyncClient(timeout=within) as client:
@@ -148,9 +182,10 @@ class WebhookWorker:
         retry_delays: tuple[float, ...] = (0.5, 2.0),
         timeout: float = TIMEOUT_SECONDS,
         allow_private: bool = False,
+        hosts: Sequence[str] = (),
     ) -> None:
         self.service, self.db = service, db
-        self.allow_private = allow_private
+        self.allow_private, self.hosts = allow_private, tuple(hosts)
         self.interval, self.retry_delays, self.timeout = interval, retry_delays, timeout
         self._task: asyncio.Task[None] | None = None
 
@@ -203,9 +238,9 @@ class WebhookWorker:
         if not url or not await self.service.delivery_claimed(event.id, account_id):
             return
         try:
-            await check_destination_allowed(url, allow_private=self.allow_private)
+            await check_destination_allowed(url, allow_private=self.allow_private, hosts=self.hosts)
         except ProblemError:
-            logger.warning("webhook destination refused: not a public address")
+            logger.warning("webhook destination refused: not an allowed public address")
             await self.service.delivery_done(
                 event.id, delivered=False, attempts=0, error="destination refused"
             )

@@ -72,6 +72,7 @@ ERRCODES = {
     "validation-error": 47001,
     "accounts-not-subscribed": 43101,
     "accounts-invalid-template": 40037,
+    "accounts-too-many-templates": 45026,
     "accounts-invalid-media": 40005,
     "accounts-media-too-large": 40006,
 }
@@ -504,10 +505,10 @@ async def templates_get(request: Request, access_token: Token = "") -> Response:
                     {
                         "template_id": r.id,
                         "title": r.title,
-                        "primary_industry": "",
-                        "deputy_industry": "",
+                        "primary_industry": r.primary_industry,
+                        "deputy_industry": r.deputy_industry,
                         "content": r.content,
-                        "example": "",
+                        "example": r.example,
                     }
                     for r in rows
                 ]
@@ -518,6 +519,30 @@ async def templates_get(request: Request, access_token: Token = "") -> Response:
 
 
 TEMPLATE_ID_SCHEMA = {"type": "object", "properties": {"template_id": {"type": "string"}}}
+TEMPLATE_SHORT_SCHEMA = {
+    "type": "object",
+    "properties": {"template_id_short": {"type": "string"}},
+    "required": ["template_id_short"],
+}
+
+
+@router.post(
+    "/template/api_add_template",
+    responses=RESPONSES,
+    openapi_extra=_body_doc(TEMPLATE_SHORT_SCHEMA),
+)
+async def template_add(request: Request, access_token: Token = "") -> Response:
+    """Add a template of the platform's library to the account's own: its template_id."""
+
+    async def work() -> Response:
+        account_id = await _caller(request, access_token)
+        short_id = (await _json(request))["template_id_short"]
+        if not isinstance(short_id, str):
+            raise ProblemError("validation-error", "template_id_short is a string.")
+        row = await _service(request).add_from_library(account_id, short_id[:32])
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "template_id": row.id})
+
+    return await _answer(work)
 
 
 @router.post(

@@ -31,6 +31,7 @@ REFUND = "refund"
 MERGE = "merge"
 EXPORT = "export"
 ERASURE = "erasure"
+OPERATOR_ACTION = "operator_action"  # a platform operator's change (verify, quotas, library)
 
 
 class AuditEntry(Base):

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         default=False,
         description="Let webhooks reach loopback and private addresses (LAN or development)",
     )
+    accounts_webhook_hosts: str = Field(
+        default="",
+        description="If set, official accounts' webhooks may reach only these hosts "
+        "(comma-separated; '*.example.org' for its subdomains)",
+    )
     operators: str = Field(
         default="",
         description="OMO IDs of the platform's operators, comma-separated (verify accounts, "
