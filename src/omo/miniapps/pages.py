@@ -91,6 +91,7 @@ async def host_page(
     except ProblemError as refused:
         return render(request, "miniapp_host.html", status=refused.status, launch=None)
     consent = await service.consent(appid, principal.user_id)
+    await request.app.state.miniapps_bridge.opened(appid, principal.user_id)
     origin = request.app.state.settings.resolved_miniapp_origin
     base = f"{origin}{PACKAGE_PREFIX}{launch.appid}/{launch.version_id}/"
     options = {
@@ -104,6 +105,8 @@ async def host_page(
         "scene": scene,
         "link": link,
         "trial": launch.trial,
+        "verified": launch.verified,
+        "shareUrl": f"{request.base_url}mp/{launch.appid}/",
         # Rendered in, so the frame starts loading without another round trip.
         "consent": {"privacy_accepted": consent.privacy_accepted, "grants": consent.grants},
     }
@@ -112,6 +115,11 @@ async def host_page(
     texts = {
         "names": names,
         "asks": _("%(name)s asks for: %(what)s"),
+        "off": _("%(amount)s off"),
+        "until": _("valid until %(date)s"),
+        "howMany": _("How many messages of “%(title)s”"),
+        "shareCard": _("Mini program: %(name)s"),
+        "shared": _("Shared to %(chat)s"),
     }
     response = render(
         request,

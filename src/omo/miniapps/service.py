@@ -135,6 +135,7 @@ class Launch:
     pages: list[str]
     permissions: list[dict[str, str]]
     window: dict[str, Any]
+    verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -498,6 +499,7 @@ class MiniAppService:
             pages=view.pages,
             permissions=view.permissions,
             window=dict(version.manifest.get("window") or {}),
+            verified=app.verified_at is not None,
         )
 
     async def package_files(self, appid: str, version_id: str) -> dict[str, bytes] | None:
@@ -794,6 +796,7 @@ class MiniAppService:
         prepay_id: uuid.UUID,
         pin: str | None,
         expected: Money | None,
+        coupon: uuid.UUID | None = None,
     ) -> OrderView:
         """requestPayment, confirmed by the person with their PIN in the host's sheet. The
         amount is the order's, created by the mini program's server: an amount sent from
@@ -810,7 +813,7 @@ class MiniAppService:
         if token is None:
             raise ProblemError("not-found", "No such order.")
         result = await self._pay().pay_qr(
-            user_id, session_id, token, f"mp-{prepay_id}", pin, amount, "auto"
+            user_id, session_id, token, f"mp-{prepay_id}", pin, amount, coupon or "auto"
         )
         return _order_view(order, result.payment)
 

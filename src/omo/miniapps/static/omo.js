@@ -77,6 +77,8 @@
   for (const name of Object.keys(omo)) {
     if (typeof omo[name] === "function" && name !== "call") wx[name] = wechat(name);
   }
+  // WeChat names for the same calls where they differ.
+  wx.shareAppMessage = wechat("share");
   window.omo = Object.freeze(omo);
   window.wx = Object.freeze(wx);
 })();
