@@ -187,6 +187,12 @@ def _friends(server: LiveServer, one: dict[str, str], other: dict[str, str]) -> 
     )
 
 
+def _serious(page: Any) -> list[str]:
+    assert AXE.exists(), "run `npm ci --prefix tests/web` for axe-core"
+    source = AXE.read_text(encoding="utf-8")
+    return [v["id"] for v in axe_violations(page, source) if v["impact"] in BLOCKING]
+
+
 def test_coupon_choice_subscription_and_share_through_the_host(
     live_server: LiveServer, sms_gateway: SmsGateway, browser: Any
 ) -> None:
@@ -208,13 +214,7 @@ def test_coupon_choice_subscription_and_share_through_the_host(
     page.get_by_role("heading", name="Choose a coupon").wait_for()
     page.get_by_role("button", name="Cancel").click()  # the frame gets "cancelled"
     page.get_by_role("heading", name="Choose a coupon").wait_for()
-    assert AXE.exists(), "run `npm ci --prefix tests/web` for axe-core"
-    serious = [
-        v["id"]
-        for v in axe_violations(page, AXE.read_text(encoding="utf-8"))
-        if v["impact"] in BLOCKING
-    ]
-    assert serious == []
+    assert _serious(page) == []
     page.get_by_role("radio", name=re.compile("2 euro off")).check()
     page.get_by_role("button", name="Use this coupon").click()
     page.get_by_label("Payment PIN").fill("246810")
@@ -239,7 +239,34 @@ def test_coupon_choice_subscription_and_share_through_the_host(
     page.get_by_role("button", name="Share").click()
     page.get_by_role("heading", name="Share Trattoria to a chat").wait_for()
     page.get_by_role("button", name="Cancel").click()
+
+    # the consumer app: recently used, search by name, and the settings listing the grants
+    page.goto(f"{live_server.url}/miniapps")
+    recent = page.locator("[data-miniapp-recent]")
+    assert recent.get_by_role("link", name="Trattoria").get_attribute("href") == (
+        f"/mp/{appid}/pages/menu"
+    )
+    page.get_by_label("Search by name").fill("tratt")
+    page.keyboard.press("Enter")
+    page.locator("[data-miniapp-results]").get_by_role("link", name="Trattoria").wait_for()
+    assert _serious(page) == []
+    page.goto(f"{live_server.url}/settings/miniapps")
+    settings = page.locator(f"[data-consent='{appid}']")
+    assert "Your coupons: allowed" in settings.text_content()
+    assert "“Order ready”: 2 more messages" in settings.text_content()
+    assert _serious(page) == []
+    # withdraw the coupons permission by keyboard only
+    withdraw = settings.get_by_role("button", name="Withdraw").first
+    withdraw.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => !document.body.textContent.includes('Your coupons: allowed')", timeout=15000
+    )
     context.close()
+    consent = _ok(
+        httpx.get(f"{live_server.url}/api/v1/miniapps/launch/{appid}/consent", headers=diner)
+    )
+    assert "coupons" not in consent["grants"]
 
     api = live_server.url + "/api/v1"
     mine = _ok(httpx.get(f"{api}/miniapps/me/subscriptions", headers=diner))
