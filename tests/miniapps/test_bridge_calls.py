@@ -468,3 +468,39 @@ async def test_recently_used_search_and_the_verified_badge(
     host = await client.get(f"/mp/{shop.appid}/pages/menu")
     client.cookies.clear()
     assert "data-verified" in host.text
+
+
+async def test_an_official_account_menu_button_opens_the_mini_program(
+    client: httpx.AsyncClient, shop: Program, diner: Person
+) -> None:
+    account = _ok(
+        await client.post(
+            f"/api/v1/accounts/organisations/{shop.organisation_id}/accounts",
+            json={"kind": "service", "name": "Trattoria"},
+            headers=shop.owner.headers,
+        ),
+        201,
+    )
+    button = {
+        "type": "miniprogram",
+        "name": "Order at the table",
+        "url": "https://trattoria.example/menu",
+        "appid": shop.appid,
+        "pagepath": "pages/order",
+    }
+    _ok(
+        await client.put(
+            f"/api/v1/accounts/manage/{account['id']}/menu",
+            json={"button": [button]},
+            headers=shop.owner.headers,
+        ),
+        200,
+    )
+    follow = await client.put(
+        f"/api/v1/accounts/{account['id']}/follow", json={}, headers=diner.headers
+    )
+    assert follow.status_code == 204
+    client.cookies.update(_cookie(diner))
+    profile = await client.get(f"/accounts/{account['id']}")
+    client.cookies.clear()
+    assert f'href="/mp/{shop.appid}/pages/order" data-miniapp-button' in profile.text
