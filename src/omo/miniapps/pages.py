@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 
 from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, Principal
@@ -92,7 +93,6 @@ async def host_page(
     except ProblemError as refused:
         return render(request, "miniapp_host.html", status=refused.status, launch=None)
     consent = await service.consent(appid, principal.user_id)
-    await request.app.state.miniapps_bridge.opened(appid, principal.user_id)
     origin = request.app.state.settings.resolved_miniapp_origin
     base = f"{origin}{PACKAGE_PREFIX}{launch.appid}/{launch.version_id}/"
     options = {
@@ -128,11 +128,16 @@ async def host_page(
         launch=launch,
         permission_names=names,
         frame_src=f"{base}{quote(launch.page)}.html",
+        privacy_accepted=consent.privacy_accepted,
         # The link is the scanned URL, chosen by whoever printed the code.
         options=_json_for_script(options),
         texts=_json_for_script(texts),
     )
     response.headers["Content-Security-Policy"] = host_csp(request.state.csp_nonce, origin)
+    # The recently used list is written after the page is sent, off the launch's path.
+    response.background = BackgroundTask(
+        request.app.state.miniapps_bridge.opened, launch.appid, principal.user_id
+    )
     return response
 
 

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from omo.accounts.service import EVERYONE, MANAGERS, AccountService
 from omo.core.clock import Clock
@@ -480,7 +481,9 @@ class MiniAppService:
             if trial and (user_id is None or await session.get(Tester, (app.id, user_id)) is None):
                 raise ProblemError("miniapps-not-released", "Only its testers may open a trial.")
             version = await session.scalar(
-                select(Version).where(Version.app_id == app.id, Version.state == state)
+                select(Version)
+                .where(Version.app_id == app.id, Version.state == state)
+                .options(defer(Version.package))  # on every launch: not the 1 MiB package
             )
             if version is None:
                 raise ProblemError("miniapps-not-released", "Try again once it is released.")

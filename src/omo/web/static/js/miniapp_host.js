@@ -247,19 +247,34 @@ function connect() {
     port.postMessage(await answer(message));
   };
   // The frame's origin is opaque (sandboxed without allow-same-origin), so no target origin
-  // can name it: the port is handed to this frame's window only, at its load; from then on
-  // every call travels over the port, never through window messages.
+  // can name it: the port is handed to this frame's window only, when its omo.js says hello;
+  // from then on every call travels over the port, never through window messages.
   frame.contentWindow.postMessage({ omo: "bridge", v: PROTOCOL }, "*", [channel.port2]);
 }
 
-// Listen first, then load: a load that happened before this module ran would leave the
-// frame without its port. The privacy notice comes before the first use.
-frame.addEventListener("load", connect);
+// Each page of the frame says hello as soon as its omo.js runs — not at its `load`, which
+// waits for every image of the page (up to 1 MiB): the bridge answers before they arrive.
+// Only a hello from this frame's current window counts; nothing else is read from it.
+// A page repeats its hello (with its own id) until it has a port, so one sent before this
+// module ran is not lost; each page gets exactly one port.
+let greeted = null;
+window.addEventListener("message", (event) => {
+  if (event.source !== frame.contentWindow || !frame.contentWindow) return;
+  const data = event.data;
+  if (!data || data.omo !== "hello" || data.v !== PROTOCOL || typeof data.id !== "string") return;
+  if (data.id === greeted || data.id.length > 64) return;
+  greeted = data.id;
+  connect();
+});
+// The frame may have said hello before this module ran (it loads alongside this page): ask
+// it to say it again. A page that had not started yet says hello itself when it does.
+if (frame.contentWindow) frame.contentWindow.postMessage({ omo: "ask", v: PROTOCOL }, "*");
 
 function start() {
   privacy.hidden = true;
   frame.hidden = false;
-  frame.src = frame.dataset.src;
+  // Rendered with its src when the notice was accepted before: it loads alongside this page.
+  if (frame.getAttribute("src") !== frame.dataset.src) frame.src = frame.dataset.src;
 }
 
 function begin() {
