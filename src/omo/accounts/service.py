@@ -1300,6 +1300,48 @@ class AccountService:
         await self._push(user_id, account_id, [item])
         return item
 
+    async def organisation_template(
+        self, organisation_id: uuid.UUID, template_id: str
+    ) -> Template | None:
+        """A notification template of one of the organisation's official accounts (mini
+        programs of the organisation send subscribed messages with them)."""
+        async with self.db.sessions() as session:
+            found: Template | None = await session.scalar(
+                select(Template)
+                .join(OfficialAccount, OfficialAccount.id == Template.account_id)
+                .where(
+                    Template.id == template_id, OfficialAccount.organisation_id == organisation_id
+                )
+            )
+            return found
+
+    async def deliver_notice(
+        self,
+        template_id: str,
+        user_id: uuid.UUID,
+        data: dict[str, Any],
+        *,
+        url: str = "",
+        title: str = "",
+    ) -> ThreadItem:
+        """A template message the person allowed elsewhere — a mini program's
+        requestSubscribeMessage, whose allowance the caller has just spent — written as a card
+        in the person's thread with the template's account and pushed to their devices."""
+        async with self.db.transaction() as session:
+            template = await session.get(Template, template_id)
+            if template is None:
+                raise ProblemError("accounts-invalid-template", "No such template.")
+            card = {
+                "type": "template",
+                "title": (title.strip() or template.title)[:200],
+                "description": render_template(template.content, data),
+                "url": url[:2048],
+            }
+            item = self._append(session, template.account_id, user_id, "out", {"card": card})
+            account_id = template.account_id
+        await self._push(user_id, account_id, [item])
+        return item
+
     # -- temporary media (the developer API's media/upload) -----------------------------------
 
     async def upload_media(self, account_id: uuid.UUID, kind: str, data: bytes) -> Media:

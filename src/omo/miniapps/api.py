@@ -21,6 +21,7 @@ from omo.core.auth import CurrentPrincipal
 from omo.core.errors import PROBLEM_RESPONSES, ProblemError
 from omo.core.money import Money
 from omo.miniapps import pages
+from omo.miniapps.bridge import BridgeService
 from omo.miniapps.package import MAX_PACKAGE_BYTES
 from omo.miniapps.schemas import (
     AppOut,
@@ -65,7 +66,7 @@ from omo.miniapps.service import (
 )
 from omo.pay.service import parse_money
 
-router = APIRouter()
+router: APIRouter = APIRouter()
 api = APIRouter(prefix="/api/v1/miniapps", tags=["mini programs"], responses=PROBLEM_RESPONSES)
 dev = APIRouter(
     prefix="/api/v1/miniapps/dev/{appid}",
@@ -113,6 +114,9 @@ async def start(app: FastAPI) -> None:
         public_url=settings.public_url,
         allow_private_destinations=settings.webhooks_to_private_networks,
         pay=getattr(app.state, "pay", None),
+    )
+    app.state.miniapps_bridge = BridgeService(
+        app.state.miniapps, getattr(app.state, "coupons", None)
     )
 
 
@@ -215,6 +219,7 @@ def _launch(view: Launch) -> LaunchOut:
         pages=view.pages,
         permissions=[PermissionOut(**p) for p in view.permissions],
         window=view.window,
+        verified=view.verified,
     )
 
 
@@ -563,7 +568,13 @@ async def pay(
     sheet = await service.order_for_payer(appid, principal.user_id, prepay_id)
     expected = parse_money(body.amount, sheet.amount.currency) if body.amount else None
     view = await service.pay_order(
-        appid, principal.user_id, principal.session_id, prepay_id, body.pin, expected
+        appid,
+        principal.user_id,
+        principal.session_id,
+        prepay_id,
+        body.pin,
+        expected,
+        body.coupon_id,
     )
     return _order(view)
 
@@ -650,3 +661,8 @@ router.include_router(api)
 router.include_router(dev)
 router.include_router(compat)
 router.include_router(pages.router)
+
+# chooseCoupon, subscriptions, recents, search, verification (they use this module's checks)
+from omo.miniapps import bridge_api  # noqa: E402
+
+router.include_router(bridge_api.router)

@@ -32,6 +32,8 @@ class MiniApp(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Set by the platform operator: the host's top bar shows a verified badge.
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class Version(Base):
@@ -133,3 +135,27 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Subscription(Base):
+    """requestSubscribeMessage: how many more messages of one template (an official-account
+    template of the mini program's organisation) the person allowed this mini program."""
+
+    __tablename__ = "miniapps_subscriptions"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    template_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    remaining: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Recent(Base):
+    """The person's recently used mini programs (the consumer app's list)."""
+
+    __tablename__ = "miniapps_recents"
+    __table_args__ = (Index("ix_miniapps_recents_user_opened", "user_id", "opened_at"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -14,11 +14,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 
 from omo.core.access import Access, access
 from omo.core.auth import SESSION_COOKIE, Principal
 from omo.core.errors import ProblemError
 from omo.core.i18n import gettext_for
+from omo.miniapps.bridge import AppCard, BridgeService
 from omo.miniapps.origin import PACKAGE_PREFIX
 from omo.miniapps.service import MiniAppService, check_scene
 from omo.web.pages import render
@@ -104,6 +106,8 @@ async def host_page(
         "scene": scene,
         "link": link,
         "trial": launch.trial,
+        "verified": launch.verified,
+        "shareUrl": f"{request.base_url}mp/{launch.appid}/",
         # Rendered in, so the frame starts loading without another round trip.
         "consent": {"privacy_accepted": consent.privacy_accepted, "grants": consent.grants},
     }
@@ -112,6 +116,11 @@ async def host_page(
     texts = {
         "names": names,
         "asks": _("%(name)s asks for: %(what)s"),
+        "off": _("%(amount)s off"),
+        "until": _("valid until %(date)s"),
+        "howMany": _("How many messages of “%(title)s”"),
+        "shareCard": _("Mini program: %(name)s"),
+        "shared": _("Shared to %(chat)s"),
     }
     response = render(
         request,
@@ -119,9 +128,76 @@ async def host_page(
         launch=launch,
         permission_names=names,
         frame_src=f"{base}{quote(launch.page)}.html",
+        privacy_accepted=consent.privacy_accepted,
         # The link is the scanned URL, chosen by whoever printed the code.
         options=_json_for_script(options),
         texts=_json_for_script(texts),
     )
     response.headers["Content-Security-Policy"] = host_csp(request.state.csp_nonce, origin)
+    # The recently used list is written after the page is sent, off the launch's path.
+    response.background = BackgroundTask(
+        request.app.state.miniapps_bridge.opened, launch.appid, principal.user_id
+    )
     return response
+
+
+def _login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def _cards(cards: list[AppCard]) -> list[dict[str, object]]:
+    return [
+        {
+            "appid": c.appid,
+            "name": c.name,
+            "verified": c.verified,
+            "url": f"/mp/{c.appid}/{quote(c.page, safe='/')}",
+            "opened_at": c.opened_at,
+        }
+        for c in cards
+    ]
+
+
+@router.api_route(
+    "/miniapps",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    openapi_extra=access(Access.PERSON),
+)
+async def miniapps_page(request: Request, q: Annotated[str, Query(max_length=64)] = "") -> Response:
+    """The consumer app's mini programs: recently used, and search by name."""
+    principal = await _principal(request)
+    if principal is None:
+        return _login(request)
+    bridge: BridgeService = request.app.state.miniapps_bridge
+    query = q.strip()
+    return render(
+        request,
+        "miniapps.html",
+        query=query,
+        results=_cards(await bridge.search(query)) if query else [],
+        recent=_cards(await bridge.recent(principal.user_id)),
+    )
+
+
+@router.api_route(
+    "/settings/miniapps",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    openapi_extra=access(Access.PERSON),
+)
+async def miniapp_settings_page(request: Request) -> Response:
+    """What the person allowed each mini program (permissions, notifications), revocable."""
+    principal = await _principal(request)
+    if principal is None:
+        return _login(request)
+    service: MiniAppService = request.app.state.miniapps
+    bridge: BridgeService = request.app.state.miniapps_bridge
+    return render(
+        request,
+        "miniapp_settings.html",
+        consents=await service.consents_of(principal.user_id),
+        subscriptions=await bridge.subscriptions_of(principal.user_id),
+        permission_names=permission_names(request),
+    )

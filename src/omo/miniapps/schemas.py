@@ -71,6 +71,7 @@ class LaunchOut(BaseModel):
     pages: list[str]
     permissions: list[PermissionOut]
     window: dict[str, Any]
+    verified: bool = False
 
 
 class CodeOut(BaseModel):
@@ -185,3 +186,74 @@ class PaymentRequest(RequestModel):
         pattern=r"^[0-9]{1,15}(\.[0-9]{1,3})?$",
         description="The amount the frame expects; refused if it differs from the order's",
     )
+    coupon_id: uuid.UUID | None = Field(
+        default=None, description="The coupon chosen with chooseCoupon; default: the best one"
+    )
+
+
+# -- chooseCoupon, requestSubscribeMessage, issue coupon, recents, search, verification -------
+
+
+class UsableCouponOut(BaseModel):
+    coupon_id: uuid.UUID
+    campaign_id: uuid.UUID
+    title: str
+    discount: MoneyOut | None = Field(description="What it takes off the order, if one was named")
+    gift: str
+    ends_at: datetime
+
+
+class TemplateOut(BaseModel):
+    template_id: str
+    title: str
+    remaining: int = Field(description="Messages the person already allowed")
+
+
+class SubscribeRequest(RequestModel):
+    templates: dict[str, int] = Field(
+        min_length=1,
+        max_length=3,
+        description="template id -> how many more messages the person allows (0 = refuse)",
+    )
+
+
+class SubscriptionOut(BaseModel):
+    appid: str
+    name: str
+    template_id: str
+    title: str
+    remaining: int
+
+
+class SubscribedMessageRequest(RequestModel):
+    touser: str = Field(min_length=1, max_length=128, description="The person's openid")
+    template_id: str = Field(min_length=1, max_length=64)
+    page: str = Field(default="", max_length=200, description="Opened from the card")
+    data: dict[str, Any] = Field(default_factory=dict, max_length=20)
+
+
+class SubscribedMessageOut(BaseModel):
+    remaining: int = Field(description="Messages of this template still allowed")
+
+
+class IssueCouponRequest(RequestModel):
+    openid: str = Field(min_length=1, max_length=128)
+    campaign_id: uuid.UUID
+
+
+class IssuedCouponOut(BaseModel):
+    coupon_id: uuid.UUID
+    campaign_id: uuid.UUID
+    title: str
+
+
+class MiniAppCardOut(BaseModel):
+    appid: str
+    name: str
+    verified: bool
+    url: str = Field(description="The host page of its entry page")
+    opened_at: datetime | None = None
+
+
+class VerificationRequest(RequestModel):
+    verified: bool = True

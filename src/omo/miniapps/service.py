@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from omo.accounts.service import EVERYONE, MANAGERS, AccountService
 from omo.core.clock import Clock
@@ -135,6 +136,7 @@ class Launch:
     pages: list[str]
     permissions: list[dict[str, str]]
     window: dict[str, Any]
+    verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -479,7 +481,9 @@ class MiniAppService:
             if trial and (user_id is None or await session.get(Tester, (app.id, user_id)) is None):
                 raise ProblemError("miniapps-not-released", "Only its testers may open a trial.")
             version = await session.scalar(
-                select(Version).where(Version.app_id == app.id, Version.state == state)
+                select(Version)
+                .where(Version.app_id == app.id, Version.state == state)
+                .options(defer(Version.package))  # on every launch: not the 1 MiB package
             )
             if version is None:
                 raise ProblemError("miniapps-not-released", "Try again once it is released.")
@@ -498,6 +502,7 @@ class MiniAppService:
             pages=view.pages,
             permissions=view.permissions,
             window=dict(version.manifest.get("window") or {}),
+            verified=app.verified_at is not None,
         )
 
     async def package_files(self, appid: str, version_id: str) -> dict[str, bytes] | None:
@@ -794,6 +799,7 @@ class MiniAppService:
         prepay_id: uuid.UUID,
         pin: str | None,
         expected: Money | None,
+        coupon: uuid.UUID | None = None,
     ) -> OrderView:
         """requestPayment, confirmed by the person with their PIN in the host's sheet. The
         amount is the order's, created by the mini program's server: an amount sent from
@@ -810,7 +816,7 @@ class MiniAppService:
         if token is None:
             raise ProblemError("not-found", "No such order.")
         result = await self._pay().pay_qr(
-            user_id, session_id, token, f"mp-{prepay_id}", pin, amount, "auto"
+            user_id, session_id, token, f"mp-{prepay_id}", pin, amount, coupon or "auto"
         )
         return _order_view(order, result.payment)
 

@@ -1,5 +1,6 @@
 // omo.js — the client script mini programs include: <script src="/omo.js"></script>.
-// It waits for the host to hand it a MessageChannel port (only from the parent window), then
+// It says hello to the parent and waits for the host to hand it a MessageChannel port (only
+// from the parent window), then
 // sends bridge calls over it: {v: 1, id, method, params}. Every call returns a Promise; the
 // wx.* aliases also take WeChat-style {success, fail, complete} callbacks.
 (() => {
@@ -29,6 +30,21 @@
     };
     for (const message of queue.splice(0)) port.postMessage(message);
   });
+  // Ask the host for the port now (it hands one per hello, to this window only); nothing
+  // secret is in the hello, so no target origin is needed.
+  // Said again when the host asks (its script may start after this page), and as a fallback
+  // every 250 ms for 10 s; the id lets the host hand this page one port only.
+  if (window.parent !== window) {
+    const hello = { omo: "hello", v: PROTOCOL, id: Math.random().toString(36).slice(2) };
+    const greet = () => { if (!port) window.parent.postMessage(hello, "*"); };
+    window.addEventListener("message", (event) => {
+      const data = event.data;
+      if (event.source === window.parent && data && data.omo === "ask" && data.v === PROTOCOL) greet();
+    });
+    greet();
+    const timer = setInterval(() => { if (port) clearInterval(timer); else greet(); }, 250);
+    setTimeout(() => clearInterval(timer), 10000);
+  }
 
   function call(method, params) {
     return new Promise((resolve, reject) => {
@@ -77,6 +93,8 @@
   for (const name of Object.keys(omo)) {
     if (typeof omo[name] === "function" && name !== "call") wx[name] = wechat(name);
   }
+  // WeChat names for the same calls where they differ.
+  wx.shareAppMessage = wechat("share");
   window.omo = Object.freeze(omo);
   window.wx = Object.freeze(wx);
 })();

@@ -101,6 +101,7 @@ async function requestPayment(params) {
       event.preventDefault();
       const body = { pin: paySheet.pin.value };
       if (params.amount !== undefined) body.amount = String(params.amount);
+      if (params.couponId) body.coupon_id = String(params.couponId);
       try {
         const paid = await call("POST", path, body);
         paySheet.hidden = true;
@@ -246,19 +247,34 @@ function connect() {
     port.postMessage(await answer(message));
   };
   // The frame's origin is opaque (sandboxed without allow-same-origin), so no target origin
-  // can name it: the port is handed to this frame's window only, at its load; from then on
-  // every call travels over the port, never through window messages.
+  // can name it: the port is handed to this frame's window only, when its omo.js says hello;
+  // from then on every call travels over the port, never through window messages.
   frame.contentWindow.postMessage({ omo: "bridge", v: PROTOCOL }, "*", [channel.port2]);
 }
 
-// Listen first, then load: a load that happened before this module ran would leave the
-// frame without its port. The privacy notice comes before the first use.
-frame.addEventListener("load", connect);
+// Each page of the frame says hello as soon as its omo.js runs — not at its `load`, which
+// waits for every image of the page (up to 1 MiB): the bridge answers before they arrive.
+// Only a hello from this frame's current window counts; nothing else is read from it.
+// A page repeats its hello (with its own id) until it has a port, so one sent before this
+// module ran is not lost; each page gets exactly one port.
+let greeted = null;
+window.addEventListener("message", (event) => {
+  if (event.source !== frame.contentWindow || !frame.contentWindow) return;
+  const data = event.data;
+  if (!data || data.omo !== "hello" || data.v !== PROTOCOL || typeof data.id !== "string") return;
+  if (data.id === greeted || data.id.length > 64) return;
+  greeted = data.id;
+  connect();
+});
+// The frame may have said hello before this module ran (it loads alongside this page): ask
+// it to say it again. A page that had not started yet says hello itself when it does.
+if (frame.contentWindow) frame.contentWindow.postMessage({ omo: "ask", v: PROTOCOL }, "*");
 
 function start() {
   privacy.hidden = true;
   frame.hidden = false;
-  frame.src = frame.dataset.src;
+  // Rendered with its src when the notice was accepted before: it loads alongside this page.
+  if (frame.getAttribute("src") !== frame.dataset.src) frame.src = frame.dataset.src;
 }
 
 function begin() {
@@ -278,3 +294,176 @@ function begin() {
 
 begin();
 backButton.addEventListener("click", () => methods.navigateBack().catch(() => {}));
+
+// -- chooseCoupon, requestSubscribeMessage, share (and the bar's share button) --------------
+// Each is a self-contained dialog owned by the host; the frame only gets the result.
+
+function showDialog(dialog) {
+  dialog.hidden = false;
+  const first = dialog.querySelector("input, button");
+  if (first) first.focus();
+}
+
+function choice(list, input, text, hint) {
+  const item = document.createElement("li");
+  const label = document.createElement("label");
+  label.append(input, " ", text);
+  if (hint) {
+    const small = document.createElement("span");
+    small.className = "hint";
+    small.textContent = ` ${hint}`;
+    label.append(small);
+  }
+  item.append(label);
+  list.append(item);
+}
+
+// chooseCoupon({prepayId?}): the person's coupons usable at this mini program's merchant
+// (with what each takes off the order, if one is named); cancelling is an error the mini
+// program handles ("cancelled"). The result is the coupon to pass to requestPayment.
+async function chooseCoupon(params) {
+  await ensureGrant("coupons");
+  const prepay = String(params.prepayId || params.package || "").replace(/^prepay_id=/, "");
+  const query = new URLSearchParams();
+  if (/^[0-9a-f-]{36}$/.test(prepay)) query.set("prepay_id", prepay);
+  if (options.trial) query.set("trial", "true");
+  const coupons = await call("GET", `${launchApi}/coupons?${query}`);
+  const dialog = document.querySelector("[data-miniapp-coupons]");
+  const list = dialog.querySelector("[data-coupon-list]");
+  list.replaceChildren();
+  coupons.forEach((coupon, index) => {
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "coupon";
+    input.value = coupon.coupon_id;
+    input.checked = index === 0;
+    const off = coupon.discount ? texts.off.replace("%(amount)s", formatMoney(coupon.discount)) : "";
+    const until = texts.until.replace("%(date)s", new Date(coupon.ends_at).toLocaleDateString(document.documentElement.lang));
+    choice(list, input, coupon.title, [off, until].filter(Boolean).join(" · "));
+  });
+  dialog.querySelector("[data-coupon-empty]").hidden = coupons.length > 0;
+  dialog.querySelector("[data-coupon-use]").disabled = coupons.length === 0;
+  showDialog(dialog);
+  return new Promise((resolve, reject) => {
+    dialog.querySelector("[data-coupon-cancel]").onclick = () => {
+      dialog.hidden = true;
+      reject(new BridgeError("cancelled"));
+    };
+    dialog.onsubmit = (event) => {
+      event.preventDefault();
+      const checked = list.querySelector("input:checked");
+      const picked = checked && coupons.find((c) => c.coupon_id === checked.value);
+      if (!picked) return;
+      dialog.hidden = true;
+      resolve({
+        couponId: picked.coupon_id,
+        title: picked.title,
+        discount: picked.discount,
+      });
+    };
+  });
+}
+
+// requestSubscribeMessage({tmplIds: [...]}): the person allows N messages of each template
+// (its official account's notification templates); answers WeChat's shape
+// {<template id>: "accept" | "reject"}.
+async function requestSubscribeMessage(params) {
+  const ids = Array.isArray(params.tmplIds) ? params.tmplIds.map(String).slice(0, 3) : [];
+  if (ids.length === 0) throw new BridgeError("invalid_templates");
+  const query = new URLSearchParams(ids.map((id) => ["template_id", id]));
+  if (options.trial) query.set("trial", "true");
+  const templates = await call("GET", `${launchApi}/subscriptions?${query}`);
+  const dialog = document.querySelector("[data-miniapp-subscribe]");
+  const list = dialog.querySelector("[data-subscribe-list]");
+  list.replaceChildren();
+  for (const template of templates) {
+    const input = document.createElement("input");
+    input.type = "number";
+    input.min = "0";
+    input.max = "10";
+    input.value = "1";
+    input.name = template.template_id;
+    input.dataset.template = template.template_id;
+    choice(list, input, texts.howMany.replace("%(title)s", template.title));
+  }
+  showDialog(dialog);
+  const answer = (counts) =>
+    Object.fromEntries(ids.map((id) => [id, counts[id] > 0 ? "accept" : "reject"]));
+  return new Promise((resolve, reject) => {
+    dialog.querySelector("[data-subscribe-cancel]").onclick = () => {
+      dialog.hidden = true;
+      resolve(answer({}));
+    };
+    dialog.onsubmit = async (event) => {
+      event.preventDefault();
+      const counts = {};
+      for (const input of list.querySelectorAll("input[data-template]")) {
+        counts[input.dataset.template] = Math.max(0, Math.min(10, Number(input.value) || 0));
+      }
+      dialog.hidden = true;
+      try {
+        await call("PUT", `${launchApi}/subscriptions${trialQuery}`, { templates: counts });
+        resolve(answer(counts));
+      } catch (failure) {
+        reject(failure);
+      }
+    };
+  });
+}
+
+// share({title, path}): a mini-program card (messaging's card) into a chat the person picks.
+async function shareToChat(params) {
+  const target = pageOf(params.path || stack[stack.length - 1]);
+  const url = `${options.shareUrl}${encodeURI(target.path)}${target.query ? `?${target.query}` : ""}`;
+  const title = String(params.title || options.name).slice(0, 200);
+  const conversations = await call("GET", "/api/v1/messaging/conversations");
+  const dialog = document.querySelector("[data-miniapp-sharing]");
+  const list = dialog.querySelector("[data-share-list]");
+  const error = dialog.querySelector("[data-share-error]");
+  error.hidden = true;
+  list.replaceChildren();
+  dialog.querySelector("[data-share-empty]").hidden = conversations.length > 0;
+  return new Promise((resolve, reject) => {
+    for (const conversation of conversations) {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "button small";
+      button.dataset.shareTo = conversation.id;
+      button.textContent = conversation.title;
+      button.onclick = async () => {
+        try {
+          await call("POST", `/api/v1/messaging/conversations/${conversation.id}/messages`, {
+            client_id: `mp-share-${crypto.randomUUID()}`,
+            card: { url, title, description: texts.shareCard.replace("%(name)s", options.name) },
+          });
+        } catch (failure) {
+          error.textContent = problemText(failure);
+          error.hidden = false;
+          return;
+        }
+        dialog.hidden = true;
+        resolve({ conversationId: conversation.id, chat: conversation.title });
+      };
+      item.append(button);
+      list.append(item);
+    }
+    dialog.querySelector("[data-share-cancel]").onclick = () => {
+      dialog.hidden = true;
+      reject(new BridgeError("cancelled"));
+    };
+    showDialog(dialog);
+  });
+}
+
+Object.assign(methods, {
+  chooseCoupon,
+  requestSubscribeMessage,
+  // Declared in the manifest (checked above); picking the chat is the person's consent.
+  share: shareToChat,
+});
+
+// The bar's share button is the person's own action: no permission asked.
+const shareButton = document.querySelector("[data-miniapp-share]");
+shareButton.hidden = false;
+shareButton.addEventListener("click", () => shareToChat({}).catch(() => {}));
