@@ -216,3 +216,36 @@ async def test_without_operators_merchants_start_approved(
         headers=owner.auth,
     )
     assert created.json()["status"] == "approved"
+
+
+async def test_the_operator_sets_a_merchants_fee_and_nobody_else_may(
+    client: httpx.AsyncClient, sign_up: SignUp, operator: Person
+) -> None:
+    owner = await sign_up(phone(), "Owner")
+    customer = await sign_up(phone(), "Customer")
+    await top_up(client, customer, "20.00", "EUR")
+    merchant_id = await _apply(client, owner, "org-fees")
+    approved = await client.post(
+        f"{PAY}/operator/merchants/{merchant_id}/review",
+        json={"decision": "approve"},
+        headers=operator.auth,
+    )
+    assert approved.json()["fee_bps"] == 60  # the platform's default
+    url = f"{PAY}/operator/merchants/{merchant_id}/fee"
+    for who in (owner, customer):
+        refused = await client.put(url, json={"fee_bps": 0}, headers=who.auth)
+        assert refused.status_code == 403, refused.text
+    for bad in (-1, 10_001):
+        invalid = await client.put(url, json={"fee_bps": bad}, headers=operator.auth)
+        assert invalid.status_code == 422
+    changed = await client.put(url, json={"fee_bps": 500}, headers=operator.auth)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["fee_bps"] == 500
+
+    paid = await _charge(client, owner, customer, merchant_id, "o-fee")
+    assert paid.status_code == 200, paid.text
+    # 3.00 paid, 5 % to the platform: the merchant's settlement account holds 2.85.
+    assert paid.json()["balance"]["amount"] == "2.85"
+    log = (await client.get("/api/v1/identity/audit-log", headers=operator.auth)).json()
+    [entry] = [e for e in log if e["action"] == "merchant_fee_changed"]
+    assert entry["detail"] == {"merchant_id": merchant_id, "before": 60, "after": 500}

@@ -127,9 +127,14 @@ class MerchantApplicationOut(BaseModel):
     name: str
     owner_omo_id: str | None
     status: Literal["pending", "approved", "rejected"]
+    fee_bps: int = Field(description="The platform's fee per payment, in basis points.")
     created_at: datetime
     reviewed_at: datetime | None
     review_reason: str | None
+
+
+class MerchantFeeRequest(Strict):
+    fee_bps: int = Field(ge=0, le=10_000, description="Basis points of each payment.")
 
 
 class MerchantReviewRequest(Strict):

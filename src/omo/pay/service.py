@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,8 @@ DIGITS = "0123456789"
 # Audit actions of the operator's review of a merchant application.
 MERCHANT_APPROVED = "merchant_approved"
 MERCHANT_REJECTED = "merchant_rejected"
+MERCHANT_FEE_CHANGED = "merchant_fee_changed"
+MERCHANT_CACHE_SECONDS = 30.0
 
 # Statements of the payment-code path, built once (building one costs more than running it).
 _CODES = cast(Table, PaymentCode.__table__)
@@ -175,6 +178,7 @@ class MerchantApplication:
     name: str
     owner_user_id: uuid.UUID
     status: str
+    fee_bps: int
     created_at: datetime
     reviewed_at: datetime | None
     review_reason: str | None
@@ -313,7 +317,9 @@ class PayService:
         # them collide in SQLite's busy handler, which sleeps.
         self.writer = asyncio.Lock() if db.is_sqlite else None
         self._roles: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
-        self._merchants: dict[uuid.UUID, Merchant] = {}
+        # Approved merchants, with when they were read (time.monotonic): fee and webhook
+        # changes made by another worker process are seen within MERCHANT_CACHE_SECONDS.
+        self._merchants: dict[uuid.UUID, tuple[Merchant, float]] = {}
         self._store_merchants: dict[uuid.UUID, uuid.UUID] = {}
 
     @contextlib.asynccontextmanager
@@ -605,8 +611,8 @@ class PayService:
 
     async def _merchant(self, merchant_id: uuid.UUID) -> Merchant:
         cached = self._merchants.get(merchant_id)
-        if cached is not None:
-            return cached
+        if cached is not None and time.monotonic() - cached[1] < MERCHANT_CACHE_SECONDS:
+            return cached[0]
         async with self.db.reads() as session:
             merchant = await session.get(Merchant, merchant_id)
         if merchant is None:
@@ -614,7 +620,7 @@ class PayService:
         if merchant.status == "approved":
             # Approval is for good; a merchant still waiting is read again next time, so an
             # approval by an operator on another worker process is seen at once.
-            self._merchants[merchant_id] = merchant
+            self._merchants[merchant_id] = (merchant, time.monotonic())
         return merchant
 
     async def _require_approved(self, merchant_id: uuid.UUID) -> None:
@@ -640,6 +646,7 @@ class PayService:
             merchant.name,
             merchant.owner_user_id,
             merchant.status,
+            merchant.fee_bps,
             merchant.created_at,
             merchant.reviewed_at,
             merchant.review_reason,
@@ -786,15 +793,34 @@ class PayService:
         self._merchants.pop(merchant_id, None)
         return self._merchant_view(merchant, "owner")
 
-    async def set_fee(self, merchant_id: uuid.UUID, fee_bps: int) -> None:
-        """Operator action: the platform's fee per transaction, in basis points."""
+    async def set_fee(
+        self,
+        operator: uuid.UUID,
+        merchant_id: uuid.UUID,
+        fee_bps: int,
+        client_address: str | None = None,
+    ) -> MerchantApplication:
+        """Operator action: the platform's fee per transaction, in basis points (payments from
+        then on; other worker processes apply it within MERCHANT_CACHE_SECONDS). Audited."""
         if not 0 <= fee_bps <= 10_000:
             raise ProblemError("invalid-amount", "A fee is between 0 and 10000 basis points.")
+        now = self.clock.now()
         async with self._tx() as session:
-            await session.execute(
-                update(Merchant).where(Merchant.id == merchant_id).values(fee_bps=fee_bps)
+            merchant = await session.get(Merchant, merchant_id)
+            if merchant is None:
+                raise ProblemError("merchant-not-found", "Check the merchant id.")
+            before, merchant.fee_bps = merchant.fee_bps, fee_bps
+            record_audit(
+                session,
+                account_id=operator,
+                action=MERCHANT_FEE_CHANGED,
+                occurred_at=now,
+                client_address=client_address,
+                detail={"merchant_id": str(merchant_id), "before": before, "after": fee_bps},
             )
+            application = self._application(merchant)
         self._merchants.pop(merchant_id, None)
+        return application
 
     async def add_cashier(
         self, owner: uuid.UUID, merchant_id: uuid.UUID, cashier_user_id: uuid.UUID
@@ -1020,8 +1046,14 @@ class PayService:
         session: AsyncSession,
         payment: Payment,
         coupon: uuid.UUID | Literal["auto", "none"],
+        insert: bool = False,
     ) -> dict[AccountKey, int]:
-        """Redeem the coupon and move the money, inside the caller's transaction."""
+        """Redeem the coupon and move the money, inside the caller's transaction; `insert`
+        writes the (new, not ORM-tracked) payment row too.
+
+        The money moves last: on PostgreSQL the balance update locks the merchant's and the
+        platform's accounts, which every payment to the merchant needs, until COMMIT; the
+        coupon, the award, the event and the payment row are written before it."""
         assert payment.user_id is not None
         now = self.clock.now()
         amount = Money(payment.amount_minor, payment.currency)
@@ -1069,7 +1101,6 @@ class PayService:
             payment.coupon_id, payment.coupon_issuer = discount.coupon_id, discount.issuer
             payment.discount_minor = discount.amount.amount_minor
         legs.append(Leg(user, -paid))
-        after = await self._post(session, "payment", str(payment.id), legs, now)
         payment.fee_minor, payment.status, payment.paid_at = fee, "succeeded", now
         await coupons.award_after_payment(
             session,
@@ -1094,7 +1125,9 @@ class PayService:
             ),
             now,
         )
-        return after
+        if insert:
+            await session.execute(_INSERT_PAYMENT, _row_of(payment))
+        return await self._post(session, "payment", str(payment.id), legs, now)
 
     async def _post(
         self,
@@ -1163,9 +1196,9 @@ class PayService:
                 payment.user_id, payment.session_id = await self._claim_code(session, code, now)
                 if self._needs_pin(money):
                     payment.expires_at = now + timedelta(seconds=self.config.pending_ttl_seconds)
+                    await session.execute(_INSERT_PAYMENT, _row_of(payment))
                 else:
-                    after = await self._execute(session, payment, coupon)
-                await session.execute(_INSERT_PAYMENT, _row_of(payment))
+                    after = await self._execute(session, payment, coupon, insert=True)
         except (ProblemError, IntegrityError):
             existing = await self._existing_payment(merchant_id, order_id)
             if existing is not None:
