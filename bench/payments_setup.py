@@ -83,7 +83,7 @@ async def seed(settings: Settings, customers: int, fund: str = "100000.00") -> W
 
         owner_id, owner_token = await person(99_999_999)
         merchant = await app.state.pay.create_merchant(
-            uuid.UUID(owner_id), f"bench-{os.getpid()}", "Bench"
+            uuid.UUID(owner_id), f"bench-{os.getpid()}", "Bench", approved=True
         )
         people: list[tuple[str, str]] = []
         for start in range(0, customers, 200):
@@ -135,6 +135,12 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.2)
         raise RuntimeError("server did not start:\n" + self.log.read_text())
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far (Linux /proc): per
+        payment, a figure that holds on a shared machine where wall-clock rates swing."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -70,9 +70,34 @@ async def _top_up(client: httpx.AsyncClient, person: Caller, amount: str) -> Non
     )
 
 
+# The matrix's platform operator (tests/safety/conftest.py logs this person in and names
+# them in OMO_OPERATORS); merchants wait for an operator's approval before taking payments.
+OPERATOR_PHONE, OPERATOR_PASSWORD = "+393471112233", "correct horse battery"
+
+
+async def approve(client: httpx.AsyncClient, merchant_id: str) -> None:
+    login = _ok(
+        await client.post(
+            "/api/v1/identity/login",
+            json={"phone": OPERATOR_PHONE, "password": OPERATOR_PASSWORD},
+        ),
+        200,
+    )
+    client.cookies.clear()
+    _ok(
+        await client.post(
+            f"{PAY}/operator/merchants/{merchant_id}/review",
+            json={"decision": "approve"},
+            headers={"Authorization": f"Bearer {login['token']}"},
+        ),
+        200,
+    )
+
+
 async def _payment(client: httpx.AsyncClient, customer: Caller) -> dict[str, str]:
     """A payment the caller made at a store (its QR scanned, a small amount paid)."""
     merchant_id = await merchant_of(client, customer)
+    await approve(client, merchant_id)
     store = _ok(
         await client.post(
             f"{PAY}/merchants/{merchant_id}/stores",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import segno
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -26,8 +26,11 @@ from omo.pay.schemas import (
     CodeOut,
     ConfirmRequest,
     ConversionRequest,
+    MerchantApplicationOut,
+    MerchantFeeRequest,
     MerchantOut,
     MerchantRequest,
+    MerchantReviewRequest,
     MerchantUpdate,
     MoneyOut,
     OrderQrOut,
@@ -46,6 +49,7 @@ from omo.pay.schemas import (
 )
 from omo.pay.service import (
     BankResult,
+    MerchantApplication,
     MerchantView,
     PayConfig,
     PaymentResult,
@@ -60,6 +64,8 @@ api = APIRouter(prefix="/api/v1/pay", tags=["pay"])
 
 PERSON = access(Access.PERSON)
 
+OPERATOR = access(Access.OPERATOR)
+OPERATE_MERCHANT = access(Access.OPERATOR, resource="pay.merchant")
 MEMBER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner", "cashier"))
 OWNER_ONLY = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner",))
 
@@ -80,6 +86,20 @@ async def reservation_holder(
     return reservation_id
 
 
+async def platform_operator(
+    request: Request, principal: CurrentPrincipal, service: Pay
+) -> uuid.UUID:
+    """A platform operator (settings OMO_OPERATORS, by OMO ID); anyone else gets a 403."""
+    operators: frozenset[str] = request.app.state.pay_operators
+    if operators:
+        profiles = await request.app.state.identity.public_profiles([principal.user_id])
+        profile = profiles.get(principal.user_id)
+        if profile is not None and profile.omo_id.lower() in operators:
+            return principal.user_id
+    raise ProblemError("pay-not-operator", "Ask the platform's operator.")
+
+
+Operator = Annotated[uuid.UUID, Depends(platform_operator)]
 Payer = Annotated[uuid.UUID, Depends(payment_payer)]
 Holder = Annotated[uuid.UUID, Depends(reservation_holder)]
 
@@ -93,7 +113,13 @@ PIN_CHECKED: dict[int | str, dict[str, Any]] = {
 
 
 async def start(app: FastAPI) -> None:
-    config = PayConfig(webhooks_to_private_networks=app.state.settings.webhooks_to_private_networks)
+    settings = app.state.settings
+    operators = frozenset(o.strip().lower() for o in settings.operators.split(",") if o.strip())
+    app.state.pay_operators = operators
+    config = PayConfig(
+        webhooks_to_private_networks=settings.webhooks_to_private_networks,
+        merchant_approval=bool(operators),
+    )
     session_active = app.state.identity.session_active
     service = PayService(
         app.state.db, app.state.clock, config=config, session_active=session_active
@@ -154,7 +180,30 @@ def _merchant(view: MerchantView) -> MerchantOut:
         role=view.role,
         webhook_url=view.webhook_url,
         webhook_secret=view.webhook_secret if view.role == "owner" else None,
+        status=view.status,  # type: ignore[arg-type]
+        review_reason=view.review_reason,
     )
+
+
+async def _applications(
+    request: Request, applications: list[MerchantApplication]
+) -> list[MerchantApplicationOut]:
+    owners = [a.owner_user_id for a in applications]
+    profiles = await request.app.state.identity.public_profiles(owners) if owners else {}
+    return [
+        MerchantApplicationOut(
+            id=a.id,
+            organisation_id=a.organisation_id,
+            name=a.name,
+            owner_omo_id=profiles[a.owner_user_id].omo_id if a.owner_user_id in profiles else None,
+            status=a.status,  # type: ignore[arg-type]
+            fee_bps=a.fee_bps,
+            created_at=a.created_at,
+            reviewed_at=a.reviewed_at,
+            review_reason=a.review_reason,
+        )
+        for a in applications
+    ]
 
 
 def _base(request: Request) -> str:
@@ -174,7 +223,18 @@ def _store(request: Request, view: StoreView) -> StoreOut:
 
 
 def qr_svg(data: str) -> str:
-    svg: str = segno.make(data, error="m").svg_inline(scale=4, dark="#111", light="#fff")
+    # A regular QR code, never a Micro QR (segno's choice for short data, which phone
+    # cameras and browser barcode detectors do not read).
+    qr = segno.make(data, error="m", micro=False)
+    svg: str = qr.svg_inline(scale=4, dark="#111", light="#fff")
+    return svg
+
+
+def code_qr_svg(code: str) -> str:
+    """The payment code's QR: 18 digits fit version 1 (21×21); a fixed mask pattern (valid
+    for every reader) spares the search for the best of eight, a millisecond of CPU per code."""
+    qr = segno.make(code, error="m", micro=False, version=1, mask=0)
+    svg: str = qr.svg_inline(scale=4, dark="#111", light="#fff")
     return svg
 
 
@@ -243,7 +303,7 @@ async def payment_code(request: Request, principal: CurrentPrincipal, service: P
         code=issued.code,
         expires_at=issued.expires_at,
         refresh_seconds=service.config.code_ttl_seconds,
-        qr_svg=qr_svg(issued.code),
+        qr_svg=code_qr_svg(issued.code),
     )
 
 
@@ -414,6 +474,71 @@ async def add_cashier(
     person = await request.app.state.identity.find_by_omo_id(body.omo_id)
     await service.add_cashier(principal.user_id, merchant_id, person.user_id)
     return _merchant(await service.merchant(principal.user_id, merchant_id))
+
+
+@api.post(
+    "/merchants/{merchant_id}/application",
+    response_model=MerchantOut,
+    openapi_extra=OWNER_ONLY,
+)
+async def reapply(merchant_id: Owner, principal: CurrentPrincipal, service: Pay) -> MerchantOut:
+    """Apply again after a rejection: the merchant waits for an operator once more."""
+    return _merchant(await service.reapply(principal.user_id, merchant_id))
+
+
+# -- the platform operator: merchant applications ------------------------------------------
+
+
+@api.get(
+    "/operator/merchants",
+    response_model=list[MerchantApplicationOut],
+    openapi_extra=OPERATOR,
+)
+async def merchant_applications(
+    operator: Operator,
+    request: Request,
+    service: Pay,
+    status: Literal["pending", "approved", "rejected"] = "pending",
+) -> list[MerchantApplicationOut]:
+    return await _applications(request, await service.merchant_applications(status))
+
+
+@api.post(
+    "/operator/merchants/{merchant_id}/review",
+    response_model=MerchantApplicationOut,
+    openapi_extra=OPERATE_MERCHANT,
+)
+async def review_merchant(
+    merchant_id: uuid.UUID,
+    body: MerchantReviewRequest,
+    operator: Operator,
+    request: Request,
+    service: Pay,
+) -> MerchantApplicationOut:
+    """Approve or reject a pending merchant application (a reason is needed to reject)."""
+    client = request.client.host if request.client else None
+    reviewed = await service.review_merchant(
+        operator, merchant_id, body.decision, body.reason, client
+    )
+    return (await _applications(request, [reviewed]))[0]
+
+
+@api.put(
+    "/operator/merchants/{merchant_id}/fee",
+    response_model=MerchantApplicationOut,
+    openapi_extra=OPERATE_MERCHANT,
+)
+async def merchant_fee(
+    merchant_id: uuid.UUID,
+    body: MerchantFeeRequest,
+    operator: Operator,
+    request: Request,
+    service: Pay,
+) -> MerchantApplicationOut:
+    """Set the platform's fee per payment of this merchant (basis points)."""
+    client = request.client.host if request.client else None
+    changed = await service.set_fee(operator, merchant_id, body.fee_bps, client)
+    return (await _applications(request, [changed]))[0]
 
 
 @api.post("/merchants/{merchant_id}/payments", response_model=PaidOut, openapi_extra=MEMBER)

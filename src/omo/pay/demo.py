@@ -26,7 +26,10 @@ async def seed_demo(app: FastAPI) -> None:
             await pay.top_up(user_id, f"demo-{currency}", "DEMO-BANK", Money.of(amount, currency))
     owner, cashier = people[1], people[0]
     try:
-        merchant = await pay.create_merchant(owner, DEMO_ORGANISATION, "Caffè Aurora")
+        # The demo seeds the platform as its operator would: the café is approved.
+        merchant = await pay.create_merchant(
+            owner, DEMO_ORGANISATION, "Caffè Aurora", approved=True
+        )
     except ProblemError:
         return
     await pay.add_store(owner, merchant.id, "Caffè Aurora · Brera", 45.4719, 9.1881)

@@ -193,16 +193,9 @@ class Ledger:
         )
         if not moving:
             return {}
-        params: dict[str, object] = {}
-        for index, (account_id, _, amount) in enumerate(moving):
-            params[f"a{index}"], params[f"d{index}"] = account_id, amount
-        returned = await session.execute(_move(len(moving), self.db.is_sqlite), params)
-        balances = {account_id: int(balance) for account_id, balance in returned}
-        after: dict[AccountKey, int] = {}
-        for account_id, key, _ in moving:
-            if account_id not in balances:
-                raise Insufficient(key)
-            after[key] = balances[account_id]
+        # The transfer row first: on PostgreSQL the balance UPDATE below locks the accounts
+        # (a merchant's and the platform's are hot) until COMMIT, so as little as possible
+        # comes after it.
         transfer_id = new_id()
         await session.execute(
             _INSERT_TRANSFER,
@@ -214,6 +207,16 @@ class Ledger:
                 "created_at": now,
             },
         )
+        params: dict[str, object] = {}
+        for index, (account_id, _, amount) in enumerate(moving):
+            params[f"a{index}"], params[f"d{index}"] = account_id, amount
+        returned = await session.execute(_move(len(moving), self.db.is_sqlite), params)
+        balances = {account_id: int(balance) for account_id, balance in returned}
+        after: dict[AccountKey, int] = {}
+        for account_id, key, _ in moving:
+            if account_id not in balances:
+                raise Insufficient(key)
+            after[key] = balances[account_id]
         await session.execute(
             _INSERT_ENTRY,
             [

@@ -76,6 +76,13 @@ class Merchant(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     webhook_secret: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # "pending" (applied, waiting for an operator), "approved" (may take payments), "rejected"
+    status: Mapped[str] = mapped_column(
+        String(16), default="approved", server_default="approved", index=True
+    )
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    review_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class Store(Base):

@@ -114,6 +114,34 @@ class MerchantOut(BaseModel):
     role: str
     webhook_url: str | None
     webhook_secret: str | None = None
+    status: Literal["pending", "approved", "rejected"] = Field(
+        default="approved",
+        description="A merchant takes payments once a platform operator approved it.",
+    )
+    review_reason: str | None = Field(default=None, description="Why it was rejected.")
+
+
+class MerchantApplicationOut(BaseModel):
+    id: uuid.UUID
+    organisation_id: str
+    name: str
+    owner_omo_id: str | None
+    status: Literal["pending", "approved", "rejected"]
+    fee_bps: int = Field(description="The platform's fee per payment, in basis points.")
+    created_at: datetime
+    reviewed_at: datetime | None
+    review_reason: str | None
+
+
+class MerchantFeeRequest(Strict):
+    fee_bps: int = Field(ge=0, le=10_000, description="Basis points of each payment.")
+
+
+class MerchantReviewRequest(Strict):
+    decision: Literal["approve", "reject"]
+    reason: str | None = Field(
+        default=None, max_length=500, description="Required to reject; the owner sees it."
+    )
 
 
 class StoreRequest(Strict):

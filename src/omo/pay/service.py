@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ register("idempotency-conflict", 409, "That id was already used for a different 
 register("merchant-not-found", 404, "No such merchant")
 register("merchant-forbidden", 403, "You do not work for this merchant")
 register("organisation-taken", 409, "This organisation is already a merchant")
+register("pay-not-operator", 403, "Only a platform operator may do this")
+register("merchant-not-approved", 409, "This merchant cannot take payments yet")
+register("merchant-review-invalid", 409, "This merchant application cannot be reviewed now")
 register("store-not-found", 404, "No such store")
 register("payment-not-found", 404, "No such payment")
 register("payment-not-payable", 409, "This payment cannot be paid now")
@@ -85,6 +89,12 @@ register("bank-declined", 402, "The bank declined the transfer")
 register("unsupported-conversion", 422, "That conversion is not offered")
 
 DIGITS = "0123456789"
+
+# Audit actions of the operator's review of a merchant application.
+MERCHANT_APPROVED = "merchant_approved"
+MERCHANT_REJECTED = "merchant_rejected"
+MERCHANT_FEE_CHANGED = "merchant_fee_changed"
+MERCHANT_CACHE_SECONDS = 30.0
 
 # Statements of the payment-code path, built once (building one costs more than running it).
 _CODES = cast(Table, PaymentCode.__table__)
@@ -140,6 +150,10 @@ class PayConfig:
     )
     webhook_attempts: int = 8
     bank_timeout_seconds: float = 10.0
+    # A new merchant waits for a platform operator's approval before it takes payments. The
+    # API turns it on whenever the platform names operators (OMO_OPERATORS); a platform
+    # without operators (one shop, a demo) has nobody to ask, so merchants start approved.
+    merchant_approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +165,23 @@ class MerchantView:
     webhook_url: str | None
     webhook_secret: str
     role: str
+    status: str = "approved"
+    review_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantApplication:
+    """What an operator sees of a merchant application."""
+
+    id: uuid.UUID
+    organisation_id: str
+    name: str
+    owner_user_id: uuid.UUID
+    status: str
+    fee_bps: int
+    created_at: datetime
+    reviewed_at: datetime | None
+    review_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +317,9 @@ class PayService:
         # them collide in SQLite's busy handler, which sleeps.
         self.writer = asyncio.Lock() if db.is_sqlite else None
         self._roles: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
-        self._merchants: dict[uuid.UUID, Merchant] = {}
+        # Approved merchants, with when they were read (time.monotonic): fee and webhook
+        # changes made by another worker process are seen within MERCHANT_CACHE_SECONDS.
+        self._merchants: dict[uuid.UUID, tuple[Merchant, float]] = {}
         self._store_merchants: dict[uuid.UUID, uuid.UUID] = {}
 
     @contextlib.asynccontextmanager
@@ -528,9 +561,19 @@ class PayService:
     # -- merchants --------------------------------------------------------------------------
 
     async def create_merchant(
-        self, owner: uuid.UUID, organisation_id: str, name: str, webhook_url: str | None = None
+        self,
+        owner: uuid.UUID,
+        organisation_id: str,
+        name: str,
+        webhook_url: str | None = None,
+        *,
+        approved: bool = False,
     ) -> MerchantView:
+        """The organisation applies for merchant status. It may take payments once a platform
+        operator approves it (`review_merchant`), unless the platform has no approval step
+        (`PayConfig.merchant_approval`) or a trusted seed (`approved`, the demo) creates it."""
         await self._check_webhook_url(webhook_url)
+        pending = self.config.merchant_approval and not approved
         merchant = Merchant(
             id=new_id(),
             organisation_id=organisation_id,
@@ -540,6 +583,7 @@ class PayService:
             webhook_url=webhook_url,
             webhook_secret=secrets.token_urlsafe(32),
             created_at=self.clock.now(),
+            status="pending" if pending else "approved",
         )
         try:
             async with self._tx() as session:
@@ -561,18 +605,134 @@ class PayService:
             merchant.webhook_url,
             merchant.webhook_secret,
             role,
+            merchant.status,
+            merchant.review_reason,
         )
 
     async def _merchant(self, merchant_id: uuid.UUID) -> Merchant:
         cached = self._merchants.get(merchant_id)
-        if cached is not None:
-            return cached
+        if cached is not None and time.monotonic() - cached[1] < MERCHANT_CACHE_SECONDS:
+            return cached[0]
         async with self.db.reads() as session:
             merchant = await session.get(Merchant, merchant_id)
         if merchant is None:
             raise ProblemError("merchant-not-found", "Check the merchant id.")
-        self._merchants[merchant_id] = merchant
+        if merchant.status == "approved":
+            # Approval is for good; a merchant still waiting is read again next time, so an
+            # approval by an operator on another worker process is seen at once.
+            self._merchants[merchant_id] = (merchant, time.monotonic())
         return merchant
+
+    async def _require_approved(self, merchant_id: uuid.UUID) -> None:
+        merchant = await self._merchant(merchant_id)
+        if merchant.status == "rejected":
+            raise ProblemError(
+                "merchant-not-approved",
+                "The platform's operator rejected this merchant: %(reason)s",
+                params={"reason": merchant.review_reason or ""},
+            )
+        if merchant.status != "approved":
+            raise ProblemError(
+                "merchant-not-approved",
+                "This merchant takes payments once the platform's operator approves it.",
+            )
+
+    # -- operator review of merchant applications --------------------------------------------
+
+    def _application(self, merchant: Merchant) -> MerchantApplication:
+        return MerchantApplication(
+            merchant.id,
+            merchant.organisation_id,
+            merchant.name,
+            merchant.owner_user_id,
+            merchant.status,
+            merchant.fee_bps,
+            merchant.created_at,
+            merchant.reviewed_at,
+            merchant.review_reason,
+        )
+
+    async def merchant_applications(
+        self, status: str | None = "pending", limit: int = 100
+    ) -> list[MerchantApplication]:
+        """Operator view: merchants by review status, oldest application first."""
+        query = select(Merchant).order_by(Merchant.created_at, Merchant.id).limit(limit)
+        if status is not None:
+            query = query.where(Merchant.status == status)
+        async with self.db.sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [self._application(row) for row in rows]
+
+    async def review_merchant(
+        self,
+        operator: uuid.UUID,
+        merchant_id: uuid.UUID,
+        decision: Literal["approve", "reject"],
+        reason: str | None = None,
+        client_address: str | None = None,
+    ) -> MerchantApplication:
+        """A platform operator approves or rejects a pending application (a reason is needed
+        to reject). Written to the operator's and to the merchant owner's audit trail, in the
+        same commit."""
+        reason = (reason or "").strip() or None
+        if decision == "reject" and reason is None:
+            raise ProblemError("merchant-review-invalid", "Say why the application is rejected.")
+        now = self.clock.now()
+        status = "approved" if decision == "approve" else "rejected"
+        async with self._tx() as session:
+            merchant = await session.get(Merchant, merchant_id)
+            if merchant is None:
+                raise ProblemError("merchant-not-found", "Check the merchant id.")
+            if merchant.status != "pending":
+                raise ProblemError(
+                    "merchant-review-invalid",
+                    "This merchant was already reviewed (%(status)s).",
+                    params={"status": merchant.status},
+                )
+            merchant.status, merchant.reviewed_by = status, operator
+            merchant.reviewed_at, merchant.review_reason = now, reason
+            detail = {
+                "merchant_id": str(merchant_id),
+                "organisation_id": merchant.organisation_id,
+                "decision": status,
+                "reason": reason,
+            }
+            action = MERCHANT_APPROVED if status == "approved" else MERCHANT_REJECTED
+            record_audit(
+                session,
+                account_id=operator,
+                action=action,
+                occurred_at=now,
+                client_address=client_address,
+                detail=detail,
+            )
+            if merchant.owner_user_id != operator:
+                record_audit(
+                    session,
+                    account_id=merchant.owner_user_id,
+                    action=action,
+                    actor="operator",
+                    occurred_at=now,
+                    detail=detail,
+                )
+            application = self._application(merchant)
+        self._merchants.pop(merchant_id, None)
+        return application
+
+    async def reapply(self, owner: uuid.UUID, merchant_id: uuid.UUID) -> MerchantView:
+        """The owner of a rejected merchant applies again (after fixing what was wrong)."""
+        await self._require_role(owner, merchant_id, owner=True)
+        async with self._tx() as session:
+            changed = await session.execute(
+                update(Merchant)
+                .where(Merchant.id == merchant_id, Merchant.status == "rejected")
+                .values(status="pending")
+            )
+            if not changed.rowcount:  # type: ignore[attr-defined]
+                raise ProblemError(
+                    "merchant-review-invalid", "Only a rejected application can be made again."
+                )
+        return await self.merchant(owner, merchant_id)
 
     async def _require_role(
         self, user_id: uuid.UUID, merchant_id: uuid.UUID, owner: bool = False
@@ -633,15 +793,34 @@ class PayService:
         self._merchants.pop(merchant_id, None)
         return self._merchant_view(merchant, "owner")
 
-    async def set_fee(self, merchant_id: uuid.UUID, fee_bps: int) -> None:
-        """Operator action: the platform's fee per transaction, in basis points."""
+    async def set_fee(
+        self,
+        operator: uuid.UUID,
+        merchant_id: uuid.UUID,
+        fee_bps: int,
+        client_address: str | None = None,
+    ) -> MerchantApplication:
+        """Operator action: the platform's fee per transaction, in basis points (payments from
+        then on; other worker processes apply it within MERCHANT_CACHE_SECONDS). Audited."""
         if not 0 <= fee_bps <= 10_000:
             raise ProblemError("invalid-amount", "A fee is between 0 and 10000 basis points.")
+        now = self.clock.now()
         async with self._tx() as session:
-            await session.execute(
-                update(Merchant).where(Merchant.id == merchant_id).values(fee_bps=fee_bps)
+            merchant = await session.get(Merchant, merchant_id)
+            if merchant is None:
+                raise ProblemError("merchant-not-found", "Check the merchant id.")
+            before, merchant.fee_bps = merchant.fee_bps, fee_bps
+            record_audit(
+                session,
+                account_id=operator,
+                action=MERCHANT_FEE_CHANGED,
+                occurred_at=now,
+                client_address=client_address,
+                detail={"merchant_id": str(merchant_id), "before": before, "after": fee_bps},
             )
+            application = self._application(merchant)
         self._merchants.pop(merchant_id, None)
+        return application
 
     async def add_cashier(
         self, owner: uuid.UUID, merchant_id: uuid.UUID, cashier_user_id: uuid.UUID
@@ -867,8 +1046,14 @@ class PayService:
         session: AsyncSession,
         payment: Payment,
         coupon: uuid.UUID | Literal["auto", "none"],
+        insert: bool = False,
     ) -> dict[AccountKey, int]:
-        """Redeem the coupon and move the money, inside the caller's transaction."""
+        """Redeem the coupon and move the money, inside the caller's transaction; `insert`
+        writes the (new, not ORM-tracked) payment row too.
+
+        The money moves last: on PostgreSQL the balance update locks the merchant's and the
+        platform's accounts, which every payment to the merchant needs, until COMMIT; the
+        coupon, the award, the event and the payment row are written before it."""
         assert payment.user_id is not None
         now = self.clock.now()
         amount = Money(payment.amount_minor, payment.currency)
@@ -916,7 +1101,6 @@ class PayService:
             payment.coupon_id, payment.coupon_issuer = discount.coupon_id, discount.issuer
             payment.discount_minor = discount.amount.amount_minor
         legs.append(Leg(user, -paid))
-        after = await self._post(session, "payment", str(payment.id), legs, now)
         payment.fee_minor, payment.status, payment.paid_at = fee, "succeeded", now
         await coupons.award_after_payment(
             session,
@@ -941,7 +1125,9 @@ class PayService:
             ),
             now,
         )
-        return after
+        if insert:
+            await session.execute(_INSERT_PAYMENT, _row_of(payment))
+        return await self._post(session, "payment", str(payment.id), legs, now)
 
     async def _post(
         self,
@@ -982,6 +1168,7 @@ class PayService:
         the used code or on the unique (merchant, order id), and is then answered with the
         first payment (or `idempotency-conflict` when the request differs)."""
         await self._require_role(cashier, merchant_id)
+        await self._require_approved(merchant_id)
         basket = _check_basket(items, money)
         parts: list[object] = ["code", code, money.amount_minor, money.currency, store_id, coupon]
         request_hash = _digest(*parts, *([basket] if basket is not None else []))
@@ -1009,9 +1196,9 @@ class PayService:
                 payment.user_id, payment.session_id = await self._claim_code(session, code, now)
                 if self._needs_pin(money):
                     payment.expires_at = now + timedelta(seconds=self.config.pending_ttl_seconds)
+                    await session.execute(_INSERT_PAYMENT, _row_of(payment))
                 else:
-                    after = await self._execute(session, payment, coupon)
-                await session.execute(_INSERT_PAYMENT, _row_of(payment))
+                    after = await self._execute(session, payment, coupon, insert=True)
         except (ProblemError, IntegrityError):
             existing = await self._existing_payment(merchant_id, order_id)
             if existing is not None:
@@ -1166,6 +1353,7 @@ class PayService:
             amount = Money(order.amount_minor, order.currency)
             if money is not None and money != amount:
                 raise ProblemError("currency-mismatch", "Pay the amount shown on the code.")
+            await self._require_approved(order.merchant_id)
             return await self._pay_order(user_id, session_id, order, pin, coupon)
         assert store is not None
         if money is None:
@@ -1178,6 +1366,7 @@ class PayService:
             return PaymentResult(
                 await self.view(existing), await self._wallet_in(user_id, money.currency)
             )
+        await self._require_approved(store.merchant_id)
         _check_amount(money, self.config)
         if self._needs_pin(money) or pin:
             await self.check_pin(user_id, pin or "")
