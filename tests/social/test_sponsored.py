@@ -3,6 +3,7 @@ the person's opt-outs, blocks, and the brand-side refusals."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -198,3 +199,15 @@ async def test_only_the_brands_owner_or_admin_sponsors_and_stops(
     assert stopped.status_code == 204
     assert await seen(client, stranger) is None
     assert (await client.get(f"{API}/sponsored/preferences")).status_code == 401
+
+
+async def test_timelines_loading_at_once_never_exceed_the_cap(
+    client: httpx.AsyncClient, app: FastAPI, make_person: MakePerson
+) -> None:
+    owner, ana = await people(make_person, "s6", "owner", "ana")
+    account_id = await brand(client, owner)
+    assert (await sponsor(client, app, owner, account_id, daily_cap=2)).status_code == 201
+    picks = await asyncio.gather(*(app.state.sponsored.pick(ana.user_id) for _ in range(8)))
+    assert 1 <= sum(p is not None for p in picks) <= 2
+    listed = await client.get(f"{API}/accounts/{account_id}/sponsored", headers=owner.auth)
+    assert listed.json()[0]["shown"] == sum(p is not None for p in picks)

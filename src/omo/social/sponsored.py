@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omo.accounts.service import AccountService
@@ -346,24 +347,28 @@ class SponsoredService:
         return None
 
     async def _count(self, row: Sponsored, user_id: uuid.UUID, day: str) -> bool:
-        """One more impression, within the cap even when two timelines load at once."""
-        async with self._transaction() as session:
-            seen = await session.get(
-                SponsoredImpression, (row.id, user_id, day), with_for_update=True
-            )
-            if seen is None:
-                session.add(
-                    SponsoredImpression(sponsored_id=row.id, user_id=user_id, day=day, shown=1)
+        """One more impression, within the cap even when two timelines load at once (the
+        loser of a race on the first impression of the day shows nothing this time)."""
+        try:
+            async with self._transaction() as session:
+                seen = await session.get(
+                    SponsoredImpression, (row.id, user_id, day), with_for_update=True
                 )
-            elif seen.shown >= row.daily_cap:
-                return False
-            else:
-                seen.shown += 1
-            record_event(
-                session,
-                events.SponsoredShown(
-                    sponsored_id=row.id, account_id=row.account_id, user_id=user_id
-                ),
-                self.clock.now(),
-            )
+                if seen is None:
+                    session.add(
+                        SponsoredImpression(sponsored_id=row.id, user_id=user_id, day=day, shown=1)
+                    )
+                elif seen.shown >= row.daily_cap:
+                    return False
+                else:
+                    seen.shown += 1
+                record_event(
+                    session,
+                    events.SponsoredShown(
+                        sponsored_id=row.id, account_id=row.account_id, user_id=user_id
+                    ),
+                    self.clock.now(),
+                )
+        except IntegrityError:
+            return False
         return True
