@@ -8,6 +8,7 @@ from tests.safety.factories_miniapps import FACTORIES as MINIAPPS_FACTORIES
 from tests.safety.factories_miniapps import developer_tenancy
 from tests.safety.factories_pay import FACTORIES as PAY_FACTORIES
 from tests.safety.factories_pay import merchant_of
+from tests.safety.factories_social import FACTORIES as SOCIAL_FACTORIES
 from tests.safety.matrix import Caller, ResourceFactory, Tenancy
 
 from omo.core.config import Settings
@@ -88,6 +89,7 @@ def resources() -> dict[str, ResourceFactory]:
         **PAY_FACTORIES,
         **CARE_FACTORIES,
         **MINIAPPS_FACTORIES,
+        **SOCIAL_FACTORIES,
     }
 
 

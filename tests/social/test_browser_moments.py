@@ -112,3 +112,49 @@ def test_a_friend_of_one_sees_only_what_the_rules_allow(
     assert refused.status == 404
     for context in (ana_ctx, bo_ctx, cai_ctx):
         context.close()
+
+
+def test_compose_a_card_with_a_place_and_see_likes_and_comments_arrive_live(
+    chromium: Any, live_server: LiveServer, sms_gateway: SmsGateway
+) -> None:
+    ana_ctx, ana, ana_id = _person(chromium, live_server, sms_gateway, "+393403333341", "Ana")
+    bo_ctx, _bo, bo_id = _person(chromium, live_server, sms_gateway, "+393403333342", "Bo")
+    _befriend(live_server, ana_ctx, bo_ctx, ana_id, bo_id)
+
+    # Compose: a link card and a place, from the form alone.
+    ana.goto(live_server.url + "/moments")
+    ana.wait_for_load_state("load")
+    ana.get_by_label("What's new?").fill("Our new menu")
+    ana.get_by_label("Card", exact=True).select_option("link")
+    ana.get_by_label("Address (https://… or /mp/…)").fill("https://example.org/menu")
+    ana.get_by_label("Card title").fill("Autumn menu")
+    ana.get_by_label("Place (optional)").fill("Caffè Aurora")
+    ana.get_by_role("button", name="Post", exact=True).click()
+    post = ana.get_by_role("article").filter(has_text="Our new menu")
+    expect(post).to_contain_text("Caffè Aurora")
+    expect(post.get_by_role("link", name="Autumn menu")).to_have_attribute(
+        "href", "https://example.org/menu"
+    )
+    # A card that is not a web address is refused with a readable message.
+    ana.get_by_label("What's new?").fill("Sneaky")
+    ana.get_by_label("Card", exact=True).select_option("miniprogram")
+    ana.get_by_label("Address (https://… or /mp/…)").fill("javascript:alert(1)")
+    ana.get_by_label("Mini program id or coupon campaign id").fill("wx123")
+    ana.get_by_label("Card title").fill("")
+    ana.get_by_label("Place (optional)").fill("")
+    ana.get_by_role("button", name="Post", exact=True).click()
+    expect(ana.get_by_text("A link starts with https://.")).to_be_visible()
+
+    # Bo likes and comments through the API; Ana's open page shows both without a reload.
+    post_id = post.get_attribute("data-post")
+    api = f"{live_server.url}/api/v1/social/posts/{post_id}"
+    ana.wait_for_timeout(500)  # the page's realtime connection is open
+    assert bo_ctx.request.put(api + "/like", headers=CSRF).ok
+    log = ana.get_by_role("log", name="Notifications")
+    expect(log).to_contain_text("Bo liked your moment.")
+    expect(post).to_contain_text("Liked by Bo")
+    assert bo_ctx.request.post(api + "/comments", data={"text": "Can't wait"}, headers=CSRF).ok
+    expect(log).to_contain_text("Bo commented on your moment.")
+    expect(post).to_contain_text("Can't wait")
+    for context in (ana_ctx, bo_ctx):
+        context.close()

@@ -747,6 +747,20 @@ class AccountService:
             row = await session.get(Follow, (account_id, user_id))
             return bool(row and row.following)
 
+    async def follower_tag_ids(self, account_id: uuid.UUID, user_id: uuid.UUID) -> set[int]:
+        """The account's tags on a person who follows it now (none for anyone else): what a
+        brand's targeting may match, without handing the brand anything about the person."""
+        async with self.db.sessions() as session:
+            follow = await session.get(Follow, (account_id, user_id))
+            if follow is None or not follow.following:
+                return set()
+            rows = await session.scalars(
+                select(FollowerTag.tag_id)
+                .join(Tag, Tag.id == FollowerTag.tag_id)
+                .where(Tag.account_id == account_id, FollowerTag.user_id == user_id)
+            )
+            return set(rows.all())
+
     def qr_payload(self, base_url: str, account: AccountView, scene: str) -> tuple[str, str]:
         """The QR code's URL (opens the profile, following with the scene) and its SVG."""
         url = f"{base_url.rstrip('/')}/accounts/{account.id}"

@@ -17,7 +17,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -1876,3 +1876,24 @@ async def located_stores(db: Database) -> list[LocatedStore]:
         )
         for store, merchant_name, organisation_id in rows
     ]
+
+
+async def merchants_of_organisations(
+    db: Database, organisation_ids: Collection[str]
+) -> dict[str, list[uuid.UUID]]:
+    """The merchant ids of each brand organisation (read by Places nearby for the offers of
+    an official account's place)."""
+    if not organisation_ids:
+        return {}
+    async with db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Merchant.organisation_id, Merchant.id).where(
+                    Merchant.organisation_id.in_(list(organisation_ids))
+                )
+            )
+        ).all()
+    found: dict[str, list[uuid.UUID]] = {}
+    for organisation_id, merchant_id in rows:
+        found.setdefault(organisation_id, []).append(merchant_id)
+    return found

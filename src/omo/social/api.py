@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -30,6 +30,12 @@ from omo.social.schemas import (
     PostIn,
     PostOut,
     ShareIn,
+    SponsoredAdminOut,
+    SponsoredIn,
+    SponsoredOut,
+    SponsoredPlaceIn,
+    SponsoredPreferences,
+    SponsoredPreferencesIn,
     WindowIn,
     WindowOut,
 )
@@ -44,6 +50,7 @@ from omo.social.service import (
     SocialService,
     TimelinePage,
 )
+from omo.social.sponsored import SponsoredService, SponsoredView, Targeting
 from omo.web.pages import render
 
 API = "/api/v1/social"
@@ -51,6 +58,13 @@ api = APIRouter(prefix=API, tags=["social"])
 pages = APIRouter(include_in_schema=False)
 router = APIRouter()
 PERSON = access(Access.PERSON)
+ACCOUNT_MANAGER = access(Access.BRAND_MEMBER, resource="accounts.account", roles=("owner", "admin"))
+ACCOUNT_MEMBER = access(
+    Access.BRAND_MEMBER, resource="accounts.account", roles=("owner", "admin", "agent")
+)
+SPONSORED_MANAGER = access(
+    Access.BRAND_MEMBER, resource="social.sponsored", roles=("owner", "admin")
+)
 
 
 async def start(app: FastAPI) -> None:
@@ -62,6 +76,9 @@ async def start(app: FastAPI) -> None:
         app.state.messaging,
         storage=LocalDiskStorage(app.state.settings.data_dir / "media"),
     )
+    app.state.sponsored = SponsoredService(
+        app.state.db, app.state.clock, app.state.messaging, app.state.accounts
+    )
 
 
 def social(request: Request) -> SocialService:
@@ -70,6 +87,25 @@ def social(request: Request) -> SocialService:
 
 
 Social = Annotated[SocialService, Depends(social)]
+
+
+def sponsored_service(request: Request) -> SponsoredService:
+    service: SponsoredService = request.app.state.sponsored
+    return service
+
+
+Ads = Annotated[SponsoredService, Depends(sponsored_service)]
+
+
+async def _account_manager(
+    account_id: uuid.UUID, principal: CurrentPrincipal, service: Ads
+) -> uuid.UUID:
+    """An owner or admin of the account's brand; others get 404 before the body is read."""
+    await service.managing(principal.user_id, account_id)
+    return account_id
+
+
+AccountManaged = Annotated[uuid.UUID, Depends(_account_manager)]
 
 
 def person_out(profile: PublicProfile) -> PublicProfileOut:
@@ -278,11 +314,139 @@ async def publish(body: PostIn, principal: CurrentPrincipal, service: Social) ->
     return post_out(await service.publish(principal.user_id, draft))
 
 
+def sponsored_out(view: SponsoredView) -> SponsoredOut:
+    return SponsoredOut(
+        id=view.id,
+        account_id=view.account_id,
+        account_name=view.account_name,
+        text=view.text,
+        card=CardOut.model_validate(view.card) if view.card else None,
+    )
+
+
+def sponsored_admin_out(view: SponsoredView) -> SponsoredAdminOut:
+    place = view.targeting.place
+    return SponsoredAdminOut(
+        **sponsored_out(view).model_dump(),
+        followers_only=view.targeting.followers_only,
+        tag_ids=list(view.targeting.tag_ids),
+        place=SponsoredPlaceIn(latitude=place[0], longitude=place[1], radius_m=place[2])
+        if place
+        else None,
+        daily_cap=view.daily_cap,
+        starts_at=view.starts_at,
+        ends_at=view.ends_at,
+        stopped=view.stopped,
+        shown=view.shown,
+    )
+
+
+Latitude = Annotated[float | None, Query(ge=-90, le=90)]
+Longitude = Annotated[float | None, Query(ge=-180, le=180)]
+
+
 @api.get("/timeline", response_model=PageOut, openapi_extra=PERSON)
 async def timeline(
-    principal: CurrentPrincipal, service: Social, cursor: Cursor = None, limit: Limit = 20
+    principal: CurrentPrincipal,
+    service: Social,
+    ads: Ads,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+    latitude: Latitude = None,
+    longitude: Longitude = None,
 ) -> PageOut:
-    return page_out(await service.timeline(principal.user_id, cursor, limit))
+    """Friends' posts; on the first page, at most one sponsored post (`latitude`/`longitude`,
+    if sent, only match a brand's place targeting for this request and are not stored)."""
+    page = page_out(await service.timeline(principal.user_id, cursor, limit))
+    if cursor is None:
+        here = (latitude, longitude) if latitude is not None and longitude is not None else None
+        picked = await ads.pick(principal.user_id, here)
+        page.sponsored = sponsored_out(picked) if picked else None
+    return page
+
+
+# -- sponsored posts -------------------------------------------------------------------------
+
+
+@api.post(
+    "/accounts/{account_id}/sponsored",
+    status_code=201,
+    response_model=SponsoredAdminOut,
+    openapi_extra=ACCOUNT_MANAGER,
+)
+async def create_sponsored(
+    account_id: AccountManaged, body: SponsoredIn, principal: CurrentPrincipal, ads: Ads
+) -> SponsoredAdminOut:
+    """A sponsored post from the brand's official account, for the people it targets."""
+    place = body.place
+    view = await ads.create(
+        principal.user_id,
+        account_id,
+        text=body.text,
+        card=body.card.model_dump() if body.card else None,
+        targeting=Targeting(
+            body.followers_only,
+            tuple(body.tag_ids),
+            (place.latitude, place.longitude, place.radius_m) if place else None,
+        ),
+        daily_cap=body.daily_cap,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
+    return sponsored_admin_out(view)
+
+
+@api.get(
+    "/accounts/{account_id}/sponsored",
+    response_model=list[SponsoredAdminOut],
+    openapi_extra=ACCOUNT_MEMBER,
+)
+async def list_sponsored(
+    account_id: uuid.UUID, principal: CurrentPrincipal, ads: Ads
+) -> list[SponsoredAdminOut]:
+    return [sponsored_admin_out(v) for v in await ads.of_account(principal.user_id, account_id)]
+
+
+@api.delete("/sponsored/{sponsored_id}", status_code=204, openapi_extra=SPONSORED_MANAGER)
+async def stop_sponsored(
+    sponsored_id: uuid.UUID, principal: CurrentPrincipal, ads: Ads
+) -> Response:
+    """Stop a sponsored post now (its impressions stay counted)."""
+    await ads.stop(principal.user_id, sponsored_id)
+    return Response(status_code=204)
+
+
+@api.get("/sponsored/preferences", response_model=SponsoredPreferences, openapi_extra=PERSON)
+async def sponsored_preferences(principal: CurrentPrincipal, ads: Ads) -> SponsoredPreferences:
+    found = await ads.preferences(principal.user_id)
+    return SponsoredPreferences(
+        no_sponsored=found.no_sponsored, hidden_accounts=found.hidden_accounts
+    )
+
+
+@api.put("/sponsored/preferences", response_model=SponsoredPreferences, openapi_extra=PERSON)
+async def set_sponsored_preferences(
+    body: SponsoredPreferencesIn, principal: CurrentPrincipal, ads: Ads
+) -> SponsoredPreferences:
+    """No sponsored posts at all (true), or sponsored posts again (false)."""
+    if body.no_sponsored:
+        await ads.opt_out(principal.user_id)
+    else:
+        await ads.opt_in(principal.user_id)
+    return await sponsored_preferences(principal, ads)
+
+
+@api.put("/sponsored/hidden/{account_id}", status_code=204, openapi_extra=PERSON)
+async def hide_brand(account_id: uuid.UUID, principal: CurrentPrincipal, ads: Ads) -> Response:
+    """Hide this brand's ads."""
+    await ads.opt_out(principal.user_id, account_id)
+    return Response(status_code=204)
+
+
+@api.delete("/sponsored/hidden/{account_id}", status_code=204, openapi_extra=PERSON)
+async def show_brand(account_id: uuid.UUID, principal: CurrentPrincipal, ads: Ads) -> Response:
+    await ads.opt_in(principal.user_id, account_id)
+    return Response(status_code=204)
 
 
 @api.get("/people/{omo_id}/posts", response_model=PageOut, openapi_extra=PERSON)
@@ -395,6 +559,9 @@ async def moments_page(request: Request, cursor: Cursor = None) -> Response:
         return _to_login(request)
     service = social(request)
     page = page_out(await service.timeline(principal.user_id, cursor))
+    if cursor is None:
+        picked = await sponsored_service(request).pick(principal.user_id)
+        page.sponsored = sponsored_out(picked) if picked else None
     labels = await service.labels(principal.user_id)
     return render(request, "moments.html", page=page, labels=labels)
 
@@ -418,11 +585,17 @@ async def friend_page(request: Request, omo_id: str) -> Response:
 @pages.api_route(
     "/moments/{post_id}", methods=["GET", "HEAD"], response_class=HTMLResponse, openapi_extra=PERSON
 )
-async def post_page(request: Request, post_id: uuid.UUID) -> Response:
+async def post_page(
+    request: Request, post_id: uuid.UUID, fragment: Literal["", "card", "full"] = ""
+) -> Response:
+    """The post's page; `fragment` renders the post alone (the Moments page swaps it in when
+    a like or comment arrives), under the same rules."""
     principal = await _page_principal(request)
     if principal is None:
         return _to_login(request)
     post = post_out(await social(request).post(principal.user_id, post_id))
+    if fragment:
+        return render(request, "_moment.html", post=post, full=fragment == "full")
     return render(request, "moment.html", post=post)
 
 

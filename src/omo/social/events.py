@@ -43,3 +43,13 @@ class PostShared(DomainEvent):
     author_id: uuid.UUID
     user_id: uuid.UUID
     to: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SponsoredShown(DomainEvent):
+    """A sponsored post was shown in someone's timeline (an ad seen, for insights)."""
+
+    topic: ClassVar[str] = "social.sponsored_shown"
+    sponsored_id: uuid.UUID
+    account_id: uuid.UUID
+    user_id: uuid.UUID

@@ -141,3 +141,47 @@ class Notification(Base):
     comment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     read: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Sponsored(Base):
+    """A brand's sponsored post, from its official account, with simple targeting."""
+
+    __tablename__ = "social_sponsored"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    creator_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    text: Mapped[str] = mapped_column(Text)
+    card: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    followers_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    tag_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # {latitude, longitude, radius_m}: shown to someone whose app says they are inside it
+    place: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    daily_cap: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SponsoredImpression(Base):
+    """How many times one person was shown one sponsored post on one (UTC) day."""
+
+    __tablename__ = "social_sponsored_impressions"
+
+    sponsored_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("social_sponsored.id"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    shown: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SponsoredOptOut(Base):
+    """A person's "hide this brand's ads" (account_id) or "no sponsored posts" (the nil id)."""
+
+    __tablename__ = "social_sponsored_opt_outs"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

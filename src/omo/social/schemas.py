@@ -136,6 +136,9 @@ class PostOut(BaseModel):
 class PageOut(BaseModel):
     posts: list[PostOut]
     next_cursor: str | None
+    sponsored: SponsoredOut | None = Field(
+        default=None, description="At most one, on the first page, marked as sponsored"
+    )
 
 
 class ShareIn(RequestModel):
@@ -150,3 +153,60 @@ class NotificationOut(BaseModel):
     comment_id: uuid.UUID | None
     created_at: datetime
     read: bool
+
+
+class SponsoredPlaceIn(RequestModel):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    radius_m: int = Field(ge=100, le=50_000)
+
+
+class SponsoredIn(RequestModel):
+    text: str = Field(min_length=1, max_length=2000)
+    card: CardIn | None = None
+    followers_only: bool = Field(default=False, description="Only the account's followers")
+    tag_ids: list[int] = Field(
+        default_factory=list, max_length=20, description="Followers with one of these tags"
+    )
+    place: SponsoredPlaceIn | None = Field(
+        default=None, description="People whose app says they are inside this circle"
+    )
+    daily_cap: int = Field(default=3, ge=1, le=10, description="Times a day one person sees it")
+    starts_at: datetime | None = None
+    ends_at: datetime
+
+
+class SponsoredOut(BaseModel):
+    """What a person sees: marked sponsored, from the brand's official account."""
+
+    id: uuid.UUID
+    sponsored: Literal[True] = True
+    account_id: uuid.UUID
+    account_name: str
+    text: str
+    card: CardOut | None
+
+
+class SponsoredAdminOut(SponsoredOut):
+    """What the brand sees of its own sponsored post: targeting and total impressions."""
+
+    followers_only: bool
+    tag_ids: list[int]
+    place: SponsoredPlaceIn | None
+    daily_cap: int
+    starts_at: datetime
+    ends_at: datetime
+    stopped: bool
+    shown: int
+
+
+class SponsoredPreferences(BaseModel):
+    no_sponsored: bool = Field(description="No sponsored posts at all")
+    hidden_accounts: list[uuid.UUID] = Field(description="Brands whose ads are hidden")
+
+
+class SponsoredPreferencesIn(RequestModel):
+    no_sponsored: bool
+
+
+PageOut.model_rebuild()

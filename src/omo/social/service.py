@@ -275,6 +275,8 @@ def _check_card(card: dict[str, Any]) -> dict[str, Any]:
         raise ProblemError("invalid-post", "A link starts with https://.")
     if kind != "link" and not card.get("target"):
         raise ProblemError("invalid-post", "Say which mini program or coupon.")
+    if url and not url.startswith(("https://", "http://", "/mp/", "/coupons/")):
+        raise ProblemError("invalid-post", "A link starts with https://.")
     return {
         "kind": kind,
         "url": url[:2048],

@@ -86,3 +86,22 @@ def test_two_people_nearby_find_each_other_become_friends_and_shake_together(
     bo.get_by_role("button", name="Shake", exact=True).click()
     expect(ana.get_by_text("You shook with Bo.")).to_be_visible(timeout=10_000)
     expect(bo.get_by_text("You shook with Ana.")).to_be_visible(timeout=10_000)
+
+
+def test_a_shaken_pair_greets_and_becomes_friends(
+    chromium: Any, live_server: LiveServer, sms_gateway: SmsGateway
+) -> None:
+    cai = located_person(chromium, live_server, sms_gateway, "+393403333351", "Cai", PEOPLES_SQUARE)
+    dan = located_person(chromium, live_server, sms_gateway, "+393403333352", "Dan", NEXT_DOOR)
+    cai.get_by_role("button", name="Shake", exact=True).click()
+    dan.get_by_role("button", name="Shake", exact=True).click()
+    expect(cai.get_by_text("You shook with Dan.")).to_be_visible(timeout=10_000)
+    expect(dan.get_by_text("You shook with Cai.")).to_be_visible(timeout=10_000)
+    # The card has a greet button (a friend request), and no phone number anywhere.
+    cai.get_by_role("button", name="Send Dan a friend request").click()
+    expect(cai.get_by_text("Friend request sent to Dan.")).to_be_visible()
+    dan.get_by_role("button", name="Send Cai a friend request").click()
+    expect(dan.get_by_text("You and Cai are now friends.")).to_be_visible()
+    assert "+39340333335" not in dan.get_by_role("main").inner_text()
+    dan.goto(live_server.url + "/chat")
+    expect(dan.get_by_role("main")).to_contain_text("Cai")

@@ -60,12 +60,76 @@ async def test_two_people_shaking_together_nearby_see_each_others_card(
     assert sorted(e.payload["outcome"] for e in shakes) == ["paired", "paired"]
 
 
+async def test_a_matched_pair_greets_with_a_friend_request_and_nobody_else_can(
+    client: httpx.AsyncClient, app: FastAPI, li: Person, yuki: Person, person: MakePerson
+) -> None:
+    mine, theirs = await asyncio.gather(
+        shake(client, li, PEOPLES_SQUARE), shake(client, yuki, NEXT_DOOR)
+    )
+    assert mine["greet_token"]
+    assert theirs["greet_token"]
+    assert mine["greet_token"] != theirs["greet_token"]
+    # No phone number, no id on the card: the token is all there is to greet with.
+    assert set(mine["partner"]) == {"display_name", "avatar_url", "region"}
+    greet = API + "/greetings"
+    # Someone else cannot use Li's token, nor a guessed one.
+    eve = await person("+447911123457", "Eve")
+    stolen = await client.post(greet, json={"token": mine["greet_token"]}, headers=eve.headers)
+    assert stolen.status_code == 404
+    assert stolen.json()["type"].endswith("nearby-person-gone")
+    guessed = await client.post(greet, json={"token": "x" * 24}, headers=li.headers)
+    assert guessed.status_code == 404
+    assert (await client.post(greet, json={"token": mine["greet_token"]})).status_code == 401
+    first = await client.post(greet, json={"token": mine["greet_token"]}, headers=li.headers)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"status": "outgoing"}
+    back = await client.post(greet, json={"token": theirs["greet_token"]}, headers=yuki.headers)
+    assert back.json() == {"status": "friend"}
+    async with app.state.db.sessions() as session:
+        greeted = (
+            await session.scalars(
+                select(OutboxEvent).where(OutboxEvent.topic == "social.nearby.greeted")
+            )
+        ).all()
+    assert len(greeted) == 2
+
+
+async def test_a_shake_greeting_expires_and_a_block_refuses_it(
+    client: httpx.AsyncClient, app: FastAPI, li: Person, yuki: Person
+) -> None:
+    mine, theirs = await asyncio.gather(
+        shake(client, li, PEOPLES_SQUARE), shake(client, yuki, NEXT_DOOR)
+    )
+    blocked = await client.post(
+        "/api/v1/messaging/blocks", json={"omo_id": li.omo_id}, headers=yuki.headers
+    )
+    assert blocked.status_code in (200, 201, 204), blocked.text
+    refused = await client.post(
+        API + "/greetings", json={"token": mine["greet_token"]}, headers=li.headers
+    )
+    assert refused.status_code == 404
+    app.state.clock.advance(minutes=11)
+    late = await client.post(
+        API + "/greetings", json={"token": theirs["greet_token"]}, headers=yuki.headers
+    )
+    assert late.status_code == 404
+
+
 async def test_a_shake_after_the_window_is_alone(
     client: httpx.AsyncClient, li: Person, yuki: Person
 ) -> None:
     first = await shake(client, li, PEOPLES_SQUARE)
     second = await shake(client, yuki, NEXT_DOOR)
-    assert first == second == {"outcome": "alone", "partner": None, "page": None}
+    assert (
+        first
+        == second
+        == {
+            "outcome": "alone",
+            "partner": None,
+            "page": None,
+            "greet_token": None,
+        }
+    )
 
 
 async def test_shakes_far_apart_are_not_paired(

@@ -3,6 +3,7 @@ service, serialise."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Annotated
 
@@ -14,6 +15,8 @@ from omo.core.auth import SESSION_COOKIE, CurrentPrincipal
 from omo.identity.service import PublicProfile
 from omo.pay.deps import Member, Owner
 from omo.social.nearby.schemas import (
+    AccountPlaceIn,
+    AccountPlaceOut,
     BindingRequest,
     CardOut,
     GreetOut,
@@ -23,13 +26,14 @@ from omo.social.nearby.schemas import (
     PlaceOfferOut,
     PlaceOut,
     Position,
+    ShakeGreetRequest,
     ShakeOut,
     ShakeRequest,
     ShopPageOut,
     TurnOnRequest,
     VisibilityOut,
 )
-from omo.social.nearby.service import NearbyConfig, NearbyService, ShopPage
+from omo.social.nearby.service import AccountPlaceView, NearbyConfig, NearbyService, ShopPage
 from omo.social.nearby.shake import RedisMatcher
 from omo.web.pages import render
 
@@ -39,6 +43,10 @@ pages = APIRouter(include_in_schema=False)
 
 PERSON = access(Access.PERSON)
 MERCHANT_OWNER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner",))
+ACCOUNT_MANAGER = access(Access.BRAND_MEMBER, resource="accounts.account", roles=("owner", "admin"))
+ACCOUNT_MEMBER = access(
+    Access.BRAND_MEMBER, resource="accounts.account", roles=("owner", "admin", "agent")
+)
 MERCHANT_MEMBER = access(Access.BRAND_MEMBER, resource="pay.merchant", roles=("owner", "cashier"))
 Beacon = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
@@ -49,6 +57,17 @@ def nearby_service(request: Request) -> NearbyService:
 
 
 Nearby = Annotated[NearbyService, Depends(nearby_service)]
+
+
+async def _account_manager(
+    account_id: uuid.UUID, principal: CurrentPrincipal, service: Nearby
+) -> uuid.UUID:
+    """An owner or admin of the account's brand; others get 404 before the body is read."""
+    await service.managing(principal.user_id, account_id)
+    return account_id
+
+
+AccountManaged = Annotated[uuid.UUID, Depends(_account_manager)]
 
 
 async def start(app: FastAPI) -> None:
@@ -69,6 +88,7 @@ async def start(app: FastAPI) -> None:
         limiter=app.state.limiter,
         coupons=app.state.coupons,
         pay=app.state.pay,
+        accounts=getattr(app.state, "accounts", None),
         matcher=matcher,
         config=config,
     )
@@ -134,6 +154,7 @@ async def places(body: Position, principal: CurrentPrincipal, service: Nearby) -
     found = await service.places(principal.user_id, body.latitude, body.longitude)
     return [
         PlaceOut(
+            kind=place.kind,  # type: ignore[arg-type]
             store_id=place.store_id,
             merchant_id=place.merchant_id,
             merchant_name=place.merchant_name,
@@ -149,9 +170,54 @@ async def places(body: Position, principal: CurrentPrincipal, service: Nearby) -
                 )
                 for offer in place.offers
             ],
+            account_id=place.account_id,
+            account_name=place.account_name,
+            busy=place.busy,  # type: ignore[arg-type]
         )
         for place in found
     ]
+
+
+def _account_place(place: AccountPlaceView) -> AccountPlaceOut:
+    return AccountPlaceOut(
+        account_id=place.account_id,
+        name=place.name,
+        latitude=place.latitude,
+        longitude=place.longitude,
+    )
+
+
+@api.get(
+    "/accounts/{account_id}/place",
+    response_model=AccountPlaceOut | None,
+    openapi_extra=ACCOUNT_MEMBER,
+)
+async def account_place(
+    account_id: uuid.UUID, principal: CurrentPrincipal, service: Nearby
+) -> AccountPlaceOut | None:
+    place = await service.account_place(principal.user_id, account_id)
+    return _account_place(place) if place else None
+
+
+@api.put(
+    "/accounts/{account_id}/place", response_model=AccountPlaceOut, openapi_extra=ACCOUNT_MANAGER
+)
+async def set_account_place(
+    account_id: AccountManaged, body: AccountPlaceIn, principal: CurrentPrincipal, service: Nearby
+) -> AccountPlaceOut:
+    """Where the official account is: listed in Places nearby (a brand's place is public)."""
+    place = await service.set_account_place(
+        principal.user_id, account_id, body.name, body.latitude, body.longitude
+    )
+    return _account_place(place)
+
+
+@api.delete("/accounts/{account_id}/place", status_code=204, openapi_extra=ACCOUNT_MANAGER)
+async def clear_account_place(
+    account_id: uuid.UUID, principal: CurrentPrincipal, service: Nearby
+) -> Response:
+    await service.clear_account_place(principal.user_id, account_id)
+    return Response(status_code=204)
 
 
 def _card(profile: PublicProfile) -> CardOut:
@@ -177,7 +243,17 @@ async def shake(body: ShakeRequest, principal: CurrentPrincipal, service: Nearby
         outcome=result.outcome,  # type: ignore[arg-type]
         partner=_card(result.partner) if result.partner else None,
         page=_page(result.page) if result.page else None,
+        greet_token=result.greet_token,
     )
+
+
+@api.post("/shakes/greetings", response_model=GreetOut, openapi_extra=PERSON)
+async def greet_shaken(
+    body: ShakeGreetRequest, principal: CurrentPrincipal, service: Nearby
+) -> GreetOut:
+    """Greet the person one just shook with: a friend request (never a phone number)."""
+    status = await service.greet_shaken(principal.user_id, body.token)
+    return GreetOut(status=status)  # type: ignore[arg-type]
 
 
 @api.get(

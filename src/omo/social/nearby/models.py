@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String, Uuid
+from sqlalchemy import Float, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from omo.core.db import Base, UtcDateTime
@@ -50,3 +50,29 @@ class ShakeBinding(Base):
     kind: Mapped[str] = mapped_column(String(12))  # "offer" | "miniprogram"
     target: Mapped[str] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AccountPlace(Base):
+    """Where an official account is (a brand's place is public, unlike a person's): listed in
+    Places nearby even when the brand has no store in pay."""
+
+    __tablename__ = "nearby_account_places"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ShakeMatch(Base):
+    """One side of a shake pair, for the "greet" button: the token stands for the partner
+    (never their id or number) and lasts a few minutes."""
+
+    __tablename__ = "nearby_shake_matches"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    partner_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

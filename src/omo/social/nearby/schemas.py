@@ -64,12 +64,33 @@ class PlaceOfferOut(BaseModel):
 
 
 class PlaceOut(BaseModel):
-    store_id: uuid.UUID
-    merchant_id: uuid.UUID
+    kind: Literal["store", "account"] = Field(
+        description="A shop of a merchant, or an official account's own place"
+    )
+    store_id: uuid.UUID | None
+    merchant_id: uuid.UUID | None
     merchant_name: str
     name: str
     distance_m: int = Field(description="Rounded to 50 m")
     offers: list[PlaceOfferOut]
+    account_id: uuid.UUID | None = Field(description="The brand's official account, if any")
+    account_name: str | None
+    busy: Literal["quiet", "busy", "very-busy"] | None = Field(
+        description="From OMO payments there in the last hour; null when fewer than 3 people"
+    )
+
+
+class AccountPlaceIn(RequestModel):
+    name: str = Field(min_length=1, max_length=100)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class AccountPlaceOut(BaseModel):
+    account_id: uuid.UUID
+    name: str
+    latitude: float
+    longitude: float
 
 
 class ShakeRequest(Position):
@@ -100,6 +121,13 @@ class ShakeOut(BaseModel):
     outcome: Literal["paired", "again", "alone", "shop"]
     partner: CardOut | None = None
     page: ShopPageOut | None = None
+    greet_token: str | None = Field(
+        default=None, description="Greet the partner with POST /shakes/greetings (10 minutes)"
+    )
+
+
+class ShakeGreetRequest(RequestModel):
+    token: str = Field(min_length=1, max_length=32)
 
 
 class BindingRequest(RequestModel):

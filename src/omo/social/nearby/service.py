@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import math
@@ -27,11 +28,12 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omo.accounts.service import AccountService
 from omo.core.broker import Broker
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
-from omo.core.events import DomainEvent, record_event
+from omo.core.events import DomainEvent, OutboxEvent, record_event
 from omo.core.ratelimit import Limit, RateLimiter
 from omo.coupons.service import CouponService
 from omo.identity.service import IdentityService, PublicProfile
@@ -49,7 +51,7 @@ from omo.social.nearby.grid import (
     neighbours,
     snap,
 )
-from omo.social.nearby.models import Presence, ShakeBinding, Track
+from omo.social.nearby.models import AccountPlace, Presence, ShakeBinding, ShakeMatch, Track
 from omo.social.nearby.shake import AGAIN, ALONE, PAIRED, Matcher, MemoryMatcher
 from omo.social.nearby.shake import RESOLUTION as SHAKE_RESOLUTION
 
@@ -86,6 +88,7 @@ class NearbyConfig:
     shake_window: float = 2.0  # seconds of server time in which two shakes are "together"
     shake_settle: float = 0.25  # waits this long for a third; partners shake at most this apart
     shakes: Limit = SHAKES_PER_PERSON
+    shake_greet_for: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ class ShakeResult:
     outcome: str  # "paired" | "again" | "alone" | "shop"
     partner: PublicProfile | None = None
     page: ShopPage | None = None
+    greet_token: str | None = None  # greets the partner (a friend request) for a few minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +131,52 @@ class PlaceOffer:
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    store_id: uuid.UUID
-    merchant_id: uuid.UUID
+    kind: str  # "store" (a shop in pay) | "account" (an official account's own place)
+    store_id: uuid.UUID | None
+    merchant_id: uuid.UUID | None
     merchant_name: str
     name: str
     distance_m: int  # rounded to 50 m: a shop's place is public, a person's is not
     offers: list[PlaceOffer]
+    account_id: uuid.UUID | None = None
+    account_name: str | None = None
+    busy: str | None = None  # "quiet" | "busy" | "very-busy", or None: too few to say
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPlaceView:
+    account_id: uuid.UUID
+    name: str
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Located:
+    """One entry of the places index: a store, or an account's place."""
+
+    kind: str
+    name: str
+    latitude: float
+    longitude: float
+    organisation_id: str
+    store_id: uuid.UUID | None = None
+    merchant_id: uuid.UUID | None = None
+    merchant_name: str = ""
+    account_id: uuid.UUID | None = None
+    account_name: str | None = None
+
+
+# "How busy now": distinct people who paid with OMO there in the last hour (payment.succeeded
+# events in the stream). Fewer than BUSY_MIN says nothing (one visit is nobody's business).
+BUSY_WINDOW = timedelta(hours=1)
+BUSY_MIN = 3
+BUSY_LEVELS = ((30, "very-busy"), (10, "busy"), (BUSY_MIN, "quiet"))
+ACCOUNT_PLACE_MERGE_M = 200.0  # an account's place this close to one of its stores: one entry
+
+
+def busy_level(people: int) -> str | None:
+    return next((level for least, level in BUSY_LEVELS if people >= least), None)
 
 
 def _ts(moment: datetime) -> float:
@@ -153,7 +197,10 @@ class NearbyService:
     matcher: Matcher | None = None
     config: NearbyConfig = field(default_factory=NearbyConfig)
     index: CellIndex = field(default_factory=CellIndex)
-    _stores: dict[str, list[pay_service.LocatedStore]] = field(default_factory=dict)
+    accounts: AccountService | None = None
+    _stores: dict[str, list[_Located]] = field(default_factory=dict)
+    _busy: dict[str, int] = field(default_factory=dict)
+    _busy_loaded: float = -math.inf
     _stores_loaded: float = -math.inf
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _serial: asyncio.Lock | None = None
@@ -228,6 +275,7 @@ class NearbyService:
             if gone:
                 await session.execute(delete(Presence).where(Presence.user_id.in_(gone)))
             await session.execute(delete(Track).where(Track.at <= now - self.config.track_kept))
+            await session.execute(delete(ShakeMatch).where(ShakeMatch.until <= now))
         self.index.expire(_ts(now))
         return len(gone)
 
@@ -413,49 +461,147 @@ class NearbyService:
 
     # -- Places nearby ---------------------------------------------------------------------
 
-    async def _located_stores(self) -> dict[str, list[pay_service.LocatedStore]]:
+    async def _located_stores(self) -> dict[str, list[_Located]]:
+        """Stores (pay) and official accounts' places, by cell, read again every 30 s."""
         if time.monotonic() - self._stores_loaded > self.config.places_refresh_seconds:
-            by_cell: dict[str, list[pay_service.LocatedStore]] = {}
-            for store in await pay_service.located_stores(self.db):
-                by_cell.setdefault(snap(store.latitude, store.longitude), []).append(store)
+            located = [
+                _Located(
+                    "store",
+                    store.name,
+                    store.latitude,
+                    store.longitude,
+                    store.organisation_id,
+                    store_id=store.store_id,
+                    merchant_id=store.merchant_id,
+                    merchant_name=store.merchant_name,
+                )
+                for store in await pay_service.located_stores(self.db)
+            ]
+            async with self.db.sessions() as session:
+                places = (await session.scalars(select(AccountPlace))).all()
+            by_org: dict[str, tuple[uuid.UUID, str]] = {}
+            for place in places:
+                account_name = await self._account_name(place.account_id)
+                if account_name is None:
+                    continue
+                by_org.setdefault(str(place.organisation_id), (place.account_id, account_name))
+                here = (place.latitude, place.longitude)
+                if any(
+                    s.organisation_id == str(place.organisation_id)
+                    and metres(here, (s.latitude, s.longitude)) <= ACCOUNT_PLACE_MERGE_M
+                    for s in located
+                    if s.kind == "store"
+                ):
+                    continue  # its store is listed, with the account on it
+                located.append(
+                    _Located(
+                        "account",
+                        place.name,
+                        place.latitude,
+                        place.longitude,
+                        str(place.organisation_id),
+                        account_id=place.account_id,
+                        account_name=account_name,
+                    )
+                )
+            by_cell: dict[str, list[_Located]] = {}
+            for entry in located:
+                if entry.kind == "store" and entry.organisation_id in by_org:
+                    account_id, account_name = by_org[entry.organisation_id]
+                    entry = dataclasses.replace(
+                        entry, account_id=account_id, account_name=account_name
+                    )
+                by_cell.setdefault(snap(entry.latitude, entry.longitude), []).append(entry)
             self._stores, self._stores_loaded = by_cell, time.monotonic()
         return self._stores
+
+    async def _account_name(self, account_id: uuid.UUID) -> str | None:
+        if self.accounts is None:
+            return None
+        try:
+            return (await self.accounts.account(account_id)).name
+        except ProblemError:
+            return None  # the account is gone: its place is not listed
 
     def forget_places(self) -> None:
         """Read the stores again at the next query (after a store was added)."""
         self._stores_loaded = -math.inf
+        self._busy_loaded = -math.inf
+
+    async def _how_busy(self) -> dict[str, int]:
+        """Distinct payers in the last hour, by store id (and by merchant id for payments made
+        without a store), counted from the event stream; read again every 30 s."""
+        if time.monotonic() - self._busy_loaded <= self.config.places_refresh_seconds:
+            return self._busy
+        since = self.clock.now() - BUSY_WINDOW
+        async with self.db.sessions() as session:
+            payloads = (
+                await session.scalars(
+                    select(OutboxEvent.payload).where(
+                        OutboxEvent.topic == "payment.succeeded", OutboxEvent.occurred_at >= since
+                    )
+                )
+            ).all()
+        people: dict[str, set[str]] = {}
+        for payload in payloads:
+            where = payload.get("store_id") or f"merchant:{payload.get('merchant_id')}"
+            people.setdefault(str(where), set()).add(str(payload.get("user_id")))
+        self._busy = {where: len(who) for where, who in people.items()}
+        self._busy_loaded = time.monotonic()
+        return self._busy
 
     async def places(self, user_id: uuid.UUID, latitude: float, longitude: float) -> list[Place]:
-        """Shops near the person, nearest first, with the coupons they offer right now."""
+        """Shops and official accounts' places near the person, nearest first, with the
+        coupons they offer right now and how busy they are (when enough people paid there)."""
         if self.limiter:
             await self.limiter.hit(self.config.places_queries, str(user_id))
         here = (latitude, longitude)
         cell = snap(latitude, longitude)
         stores = await self._located_stores()
-        near: list[tuple[float, pay_service.LocatedStore]] = []
+        near: list[tuple[float, _Located]] = []
         for around in disk(cell, self.config.places_radius_m + 1000):
-            for store in stores.get(around, ()):
-                distance = metres(here, (store.latitude, store.longitude))
+            for entry in stores.get(around, ()):
+                distance = metres(here, (entry.latitude, entry.longitude))
                 if distance <= self.config.places_radius_m:
-                    near.append((distance, store))
-        near.sort(key=lambda found: (found[0], str(found[1].store_id)))
+                    near.append((distance, entry))
+        near.sort(key=lambda found: (found[0], str(found[1].store_id or found[1].account_id)))
         near = near[: self.config.places_limit]
-        offers = await self._offers({store.merchant_id for _, store in near})
-        places = [
-            Place(
-                store.store_id,
-                store.merchant_id,
-                store.merchant_name,
-                store.name,
-                int(round(distance / 50) * 50),
-                [
+        merchants = {e.merchant_id for _, e in near if e.merchant_id is not None}
+        of_org = await pay_service.merchants_of_organisations(
+            self.db, {e.organisation_id for _, e in near if e.kind == "account"}
+        )
+        for ids in of_org.values():
+            merchants.update(ids)
+        offers = await self._offers(merchants)
+        busy = await self._how_busy()
+        places = []
+        for distance, entry in near:
+            if entry.kind == "store":
+                assert entry.merchant_id is not None
+                shown = [
                     offer
-                    for offer, stores_of in offers.get(store.merchant_id, [])
-                    if not stores_of or str(store.store_id) in stores_of
-                ],
+                    for offer, stores_of in offers.get(entry.merchant_id, [])
+                    if not stores_of or str(entry.store_id) in stores_of
+                ]
+                people = busy.get(str(entry.store_id), 0)
+            else:
+                owned = of_org.get(entry.organisation_id, [])
+                shown = [o for m in owned for o, stores_of in offers.get(m, []) if not stores_of]
+                people = sum(busy.get(f"merchant:{m}", 0) for m in owned)
+            places.append(
+                Place(
+                    entry.kind,
+                    entry.store_id,
+                    entry.merchant_id,
+                    entry.merchant_name,
+                    entry.name,
+                    int(round(distance / 50) * 50),
+                    shown,
+                    account_id=entry.account_id,
+                    account_name=entry.account_name,
+                    busy=busy_level(people),
+                )
             )
-            for distance, store in near
-        ]
         async with self._transaction() as session:
             self._record(
                 session, events.PlacesNearbyVisited(user_id=user_id, cell=cell, shown=len(places))
@@ -479,6 +625,53 @@ class NearbyService:
                     found.setdefault(merchant, []).append((offer, campaign.stores))
         return found
 
+    async def managing(self, user_id: uuid.UUID, account_id: uuid.UUID) -> None:
+        """404 unless the person is an owner or admin of the account's brand."""
+        assert self.accounts is not None
+        await self.accounts.managed(user_id, account_id, ("owner", "admin"))
+
+    async def set_account_place(
+        self,
+        user_id: uuid.UUID,
+        account_id: uuid.UUID,
+        name: str,
+        latitude: float,
+        longitude: float,
+    ) -> AccountPlaceView:
+        """An owner or admin of the brand says where its official account is."""
+        assert self.accounts is not None
+        account = await self.accounts.managed(user_id, account_id, ("owner", "admin"))
+        name = name.strip()
+        if not name:
+            raise ProblemError("validation-error", "Name the place.")
+        async with self._transaction() as session:
+            row = await session.get(AccountPlace, account_id, with_for_update=True)
+            if row is None:
+                row = AccountPlace(account_id=account_id, organisation_id=account.organisation_id)
+                session.add(row)
+            row.name, row.latitude, row.longitude = name, latitude, longitude
+            row.updated_at = self.clock.now()
+        self.forget_places()
+        return AccountPlaceView(account_id, name, latitude, longitude)
+
+    async def account_place(
+        self, user_id: uuid.UUID, account_id: uuid.UUID
+    ) -> AccountPlaceView | None:
+        assert self.accounts is not None
+        await self.accounts.managed(user_id, account_id)
+        async with self.db.sessions() as session:
+            row = await session.get(AccountPlace, account_id)
+        if row is None:
+            return None
+        return AccountPlaceView(account_id, row.name, row.latitude, row.longitude)
+
+    async def clear_account_place(self, user_id: uuid.UUID, account_id: uuid.UUID) -> None:
+        assert self.accounts is not None
+        await self.accounts.managed(user_id, account_id, ("owner", "admin"))
+        async with self._transaction() as session:
+            await session.execute(delete(AccountPlace).where(AccountPlace.account_id == account_id))
+        self.forget_places()
+
     # -- Shake -----------------------------------------------------------------------------
 
     async def shake(
@@ -496,10 +689,30 @@ class NearbyService:
                 return ShakeResult("shop", page=page)
         outcome, partner_id = await self.match(user_id, latitude, longitude)
         partner = None
+        token = None
         if partner_id is not None:
             partner = (await self.identity.public_profiles([partner_id])).get(partner_id)
-        await self._shaken(user_id, cell, outcome, partner_id=partner_id)
-        return ShakeResult(outcome, partner=partner)
+            token = secrets.token_urlsafe(18)
+        await self._shaken(user_id, cell, outcome, partner_id=partner_id, greet_token=token)
+        return ShakeResult(outcome, partner=partner, greet_token=token)
+
+    async def greet_shaken(self, user_id: uuid.UUID, token: str) -> str:
+        """Greet the person one just shook with: a friend request, nothing else revealed."""
+        now = self.clock.now()
+        async with self.db.sessions() as session:
+            match = await session.get(ShakeMatch, token)
+        gone = ProblemError("nearby-person-gone", "This person is no longer nearby.")
+        if match is None or match.user_id != user_id or match.until <= now:
+            raise gone
+        if await self.messaging.blocked_either_way(user_id, [match.partner_id]):
+            raise gone
+        peer = (await self.identity.public_profiles([match.partner_id])).get(match.partner_id)
+        if peer is None:
+            raise gone
+        status = await self.messaging.request_friend(user_id, peer.omo_id)
+        async with self._transaction() as session:
+            self._record(session, events.Greeted(user_id=user_id, greeted_id=match.partner_id))
+        return status
 
     async def match(
         self, user_id: uuid.UUID, latitude: float, longitude: float
@@ -528,8 +741,18 @@ class NearbyService:
         *,
         partner_id: uuid.UUID | None = None,
         beacon: str | None = None,
+        greet_token: str | None = None,
     ) -> None:
         async with self._transaction() as session:
+            if greet_token is not None and partner_id is not None:
+                session.add(
+                    ShakeMatch(
+                        token=greet_token,
+                        user_id=user_id,
+                        partner_id=partner_id,
+                        until=self.clock.now() + self.config.shake_greet_for,
+                    )
+                )
             self._record(
                 session,
                 events.Shaken(

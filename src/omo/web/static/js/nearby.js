@@ -161,6 +161,26 @@ function claimButton(campaignId, title) {
   return button;
 }
 
+// A matched pair may greet: a friend request through a short-lived token, never a number.
+function greetShaken(answer) {
+  const name = answer.partner.display_name;
+  const hello = document.createElement("button");
+  hello.type = "button";
+  hello.className = "button small";
+  hello.textContent = fill(text.greetShaken, { name });
+  hello.addEventListener("click", () =>
+    guarded(async () => {
+      const greeted = await call("POST", "/api/v1/nearby/shakes/greetings", {
+        token: answer.greet_token,
+      });
+      const done = document.createElement("span");
+      done.textContent = fill(greeted.status === "friend" ? text.friends : text.greeted, { name });
+      hello.replaceWith(done);
+    }),
+  );
+  return hello;
+}
+
 async function shake() {
   if (shaking) return;
   shaking = true;
@@ -172,6 +192,7 @@ async function shake() {
     const answer = await call("POST", "/api/v1/nearby/shakes", body);
     if (answer.outcome === "paired") {
       shakeResult.textContent = fill(text.paired, { name: answer.partner.display_name });
+      if (answer.greet_token) shakeResult.append(" ", greetShaken(answer));
     } else if (answer.outcome === "shop") {
       shakeResult.replaceChildren(shopPage(answer.page));
     } else {
@@ -215,11 +236,25 @@ const placesList = root.querySelector("[data-places-list]");
 function placeItem(place) {
   const item = document.createElement("li");
   const name = document.createElement("strong");
-  name.textContent = `${place.merchant_name} · ${place.name}`;
+  const brand = place.account_name || place.merchant_name;
+  name.textContent = brand && brand !== place.name ? `${brand} · ${place.name}` : place.name;
   const distance = document.createElement("span");
   distance.className = "hint";
   distance.textContent = ` · ${fill(text.metres, { metres: place.distance_m })}`;
   item.append(name, distance);
+  if (place.busy) {
+    const busy = document.createElement("span");
+    busy.className = "hint";
+    busy.title = text.busyHint;
+    busy.textContent = ` · ${text[`busy-${place.busy}`]}`;
+    item.append(busy);
+  }
+  if (place.account_id) {
+    const link = document.createElement("a");
+    link.href = `/accounts/${place.account_id}`;
+    link.textContent = fill(text.openAccount, { name: place.account_name });
+    item.append(" ", link);
+  }
   for (const offer of place.offers) {
     item.append(" ", claimButton(offer.campaign_id, offer.title));
   }
