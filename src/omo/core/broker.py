@@ -176,6 +176,18 @@ class Broker(Protocol):
 
     def subscribe(self, *channels: str) -> Subscription: ...
 
+    def local_channels(self, prefix: str = "") -> list[str]:
+        """The channels (starting with `prefix`) that have a subscriber on this node."""
+        ...
+
+    def deliver_local(self, channels: Iterable[str], message: Message) -> int:
+        """Hand a message to this node's subscribers of these channels only (no network);
+        returns how many got it. Every node doing this for its own subscribers is how one
+        published event reaches many channels without naming each of them on the wire
+        (a broadcast's push to the connected followers). Shared read-only: do not change
+        the message afterwards."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -207,13 +219,19 @@ class _Fanout:
         for subscription in tuple(self._by_channel.get(channel, ())):
             subscription.deliver(channel, message)
 
-    def deliver_many(self, channels: Iterable[str], message: Message) -> None:
+    def deliver_many(self, channels: Iterable[str], message: Message) -> int:
         by_channel = self._by_channel
+        delivered = 0
         for channel in channels:
             subscribers = by_channel.get(channel)
             if subscribers:
                 for subscription in tuple(subscribers):
                     subscription.deliver(channel, message)
+                    delivered += 1
+        return delivered
+
+    def channels(self, prefix: str) -> list[str]:
+        return [c for c in self._by_channel if c.startswith(prefix)]
 
     def subscriptions(self) -> set[Subscription]:
         return set().union(*self._by_channel.values())
@@ -243,6 +261,12 @@ class MemoryBroker:
 
     def subscribe(self, *channels: str) -> Subscription:
         return Subscription(self, channels, self._queue_size)
+
+    def local_channels(self, prefix: str = "") -> list[str]:
+        return self._fanout.channels(prefix)
+
+    def deliver_local(self, channels: Iterable[str], message: Message) -> int:
+        return 0 if self._closed else self._fanout.deliver_many(channels, message)
 
     async def close(self) -> None:
         self._closed = True
@@ -310,6 +334,12 @@ class RedisBroker:
 
     def subscribe(self, *channels: str) -> Subscription:
         return Subscription(self, channels, self._queue_size)
+
+    def local_channels(self, prefix: str = "") -> list[str]:
+        return self._fanout.channels(prefix)
+
+    def deliver_local(self, channels: Iterable[str], message: Message) -> int:
+        return 0 if self._closed else self._fanout.deliver_many(channels, message)
 
     async def close(self) -> None:
         if self._closed:

@@ -260,7 +260,9 @@ class Connection:
     async def _acked(self, ref: str, work: Any) -> None:
         try:
             sent: Sent = await work
-            wired = (await self.service.wire([sent.message]))[0]
+            wired = sent.wired
+            if wired is None:
+                wired = (await self.service.wire([sent.message]))[0]
             self.push(
                 {
                     "type": "ack",

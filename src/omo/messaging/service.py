@@ -179,9 +179,12 @@ def _stored_sends_params(
     return _stored_sends(size), params
 
 
+USER_CHANNEL_PREFIX = "messaging.user."
+
+
 def user_channel(user_id: uuid.UUID) -> str:
     """Every device of a person listens here."""
-    return f"messaging.user.{user_id}"
+    return f"{USER_CHANNEL_PREFIX}{user_id}"
 
 
 # -- what callers get back ------------------------------------------------------------------
@@ -205,6 +208,9 @@ class ChatMessage:
 class Sent:
     message: ChatMessage
     duplicate: bool
+    # The message as clients see it (`wire_message`), when the writer made it already: the
+    # ack and the fan-out share it instead of building it twice.
+    wired: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,7 +489,10 @@ class MessagingService:
         self._queues: list[asyncio.Queue[_Pending]] = []
         self._writers: list[asyncio.Task[None]] = []
         self._fanout_queue: asyncio.Queue[
-            tuple[list[tuple[ChatMessage, str]], dict[uuid.UUID, list[uuid.UUID]]]
+            tuple[
+                list[tuple[ChatMessage, str, dict[str, Any] | None]],
+                dict[uuid.UUID, list[uuid.UUID]],
+            ]
         ] = asyncio.Queue()
         self._profiles: dict[uuid.UUID, tuple[float, PublicProfile]] = {}
         self.batches = 0
@@ -1324,7 +1333,14 @@ class MessagingService:
             await self._apply(session, outcomes, audiences)
         self.batches += 1
         self.batched_messages += len(batch)
-        fresh: list[tuple[ChatMessage, str]] = []
+        stored = [o.sent.message for o in outcomes if o.sent is not None]
+        wired: dict[uuid.UUID, dict[str, Any]] = {}
+        if stored:
+            try:
+                wired = {m.id: w for m, w in zip(stored, await self.wire(stored), strict=True)}
+            except Exception:  # already durable: acks and fan-out make their own
+                logger.warning("could not prepare messages for the wire", exc_info=True)
+        fresh: list[tuple[ChatMessage, str, dict[str, Any] | None]] = []
         for outcome in outcomes:
             future = outcome.pending.future
             if future.done():
@@ -1332,9 +1348,10 @@ class MessagingService:
             if outcome.error is not None:
                 future.set_exception(outcome.error)
             elif outcome.sent is not None:
-                future.set_result(outcome.sent)
+                message = outcome.sent.message
+                future.set_result(Sent(message, outcome.sent.duplicate, wired.get(message.id)))
                 if not outcome.sent.duplicate:
-                    fresh.append((outcome.sent.message, outcome.pending.origin))
+                    fresh.append((message, outcome.pending.origin, wired.get(message.id)))
         if fresh:
             # Published by the fan-out task, in commit order, while the next batch commits.
             self._fanout_queue.put_nowait((fresh, audiences))
@@ -1524,12 +1541,15 @@ class MessagingService:
         await session.execute(delete(MessageSearch).where(MessageSearch.message_id == target.id))
 
     async def _fan_out(
-        self, fresh: list[tuple[ChatMessage, str]], audiences: dict[uuid.UUID, list[uuid.UUID]]
+        self,
+        fresh: list[tuple[ChatMessage, str, dict[str, Any] | None]],
+        audiences: dict[uuid.UUID, list[uuid.UUID]],
     ) -> None:
-        wired = await self.wire([m for m, _o in fresh])
+        missing = [m for m, _o, w in fresh if w is None]
+        made = dict(zip((m.id for m in missing), await self.wire(missing), strict=True))
         channels: dict[uuid.UUID, list[str]] = {}
-        for (message, origin), payload in zip(fresh, wired, strict=True):
-            frame = {"type": "message", "origin": origin, "message": payload}
+        for message, origin, payload in fresh:
+            frame = {"type": "message", "origin": origin, "message": payload or made[message.id]}
             audience = channels.get(message.conversation_id)
             if audience is None:
                 audience = channels[message.conversation_id] = [
