@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
@@ -54,9 +55,18 @@ def _encode(message: Message) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def _loads(data: str) -> Any:
+    # orjson reads several times faster (every chat message is decoded once per node); it
+    # refuses integers beyond 64 bits, which the standard library still reads.
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def _decode(data: str) -> Message | None:
     try:
-        message = json.loads(data)
+        message = _loads(data)
     except ValueError:
         return None
     return message if isinstance(message, dict) else None
@@ -250,13 +260,13 @@ class MemoryBroker:
             raise BrokerClosedError("broker is closed")
         # A JSON round trip, as Redis does, so that what works here works there and the
         # publisher's later changes to its dict never reach subscribers.
-        decoded: Message = json.loads(_encode(message))
+        decoded: Message = _loads(_encode(message))
         self._fanout.deliver(channel, decoded)
 
     async def publish_many(self, channels: Iterable[str], message: Message) -> None:
         if self._closed:
             raise BrokerClosedError("broker is closed")
-        decoded: Message = json.loads(_encode(message))  # once, shared read-only
+        decoded: Message = _loads(_encode(message))  # once, shared read-only
         self._fanout.deliver_many(channels, decoded)
 
     def subscribe(self, *channels: str) -> Subscription:
