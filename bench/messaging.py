@@ -178,6 +178,9 @@ async def _load(
         # Share of one core used while measuring: the server's and the load generator's.
         "server_cpu": round(server_cpu / elapsed, 2),
         "load_generator_cpu": round(own_cpu / elapsed, 2),
+        # Deliveries per second of the server's own CPU time: what one free core would give,
+        # the steadier figure when other work shares the machine.
+        "delivered_per_server_cpu_s": round(delivered / server_cpu) if server_cpu else None,
     }
 
 
@@ -453,6 +456,11 @@ def main() -> None:
         if bare["delivered_per_s"]
         else None,
         "omo_p99_ms_at_half_rate": figures["omo_half_rate"]["p99_ms"],
+        "omo_vs_bare_relay_per_server_cpu": round(
+            omo["delivered_per_server_cpu_s"] / bare["delivered_per_server_cpu_s"], 3
+        )
+        if omo.get("delivered_per_server_cpu_s") and bare.get("delivered_per_server_cpu_s")
+        else None,
     }
     print(
         json.dumps(
