@@ -363,6 +363,7 @@ class AccountService:
                 ready.set()
                 return
             except Exception:
+                ready.set()  # never hold the app's startup: pushes are at most once
                 logger.warning("broadcast listener lost the broker, retrying", exc_info=True)
                 await asyncio.sleep(1.0)
 
