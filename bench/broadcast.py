@@ -12,8 +12,11 @@ of a comparable row. Accepting must stay flat from 1k to 1M: broadcasts are stor
 read by reference, never copied per follower.
 
 Push rate: `connected` followers subscribed on the in-process broker, one broadcast pushed to
-all of them (median of `runs`); compared with the bare relay (the broker alone publishing the
-same frame to the same channels with `publish_many`) and with one publish per channel.
+all of them (median of `runs`), from the broadcast's event to the last delivery; compared with
+the bare relay (the broker alone publishing the same frame to the same channels with
+`publish_many`) and with one publish per channel. Measured twice: an account whose followers
+are all connected, and the largest account with only `connected` of its followers online
+(the push must not slow down with the number of followers).
 
 Prints one JSON line: {"bench": "broadcast", "figures": {...}, "ratios": {...}}.
 """
@@ -95,16 +98,19 @@ async def accept_ms(service: AccountService, account_id: uuid.UUID, runs: int) -
 async def push_rate(
     service: AccountService, account_id: uuid.UUID, connected: int, runs: int
 ) -> dict[str, float]:
-    """Median of `runs` pushes of one broadcast to `connected` subscribed followers (paging
-    them from the database, as the service does), beside the bare relay: the broker alone
-    publishing the same frame to the same channels, and the old way (one publish per
-    channel, as accounts did before `publish_many`)."""
+    """Median of `runs` pushes of one broadcast to `connected` subscribed followers of the
+    account (the first ones by id; the account may have many more), from the broadcast's
+    event to the last delivery, beside the bare relay: the broker alone publishing the same
+    frame to the same channels (`publish_many`), and one publish per channel."""
     async with service.db.sessions() as session:
         users = list(
             (
                 await session.scalars(
-                    text("SELECT user_id FROM accounts_follows WHERE account_id = :a").bindparams(
-                        a=account_id.hex if service.db.is_sqlite else account_id
+                    text(
+                        "SELECT user_id FROM accounts_follows WHERE account_id = :a"
+                        " ORDER BY user_id LIMIT :n"
+                    ).bindparams(
+                        a=account_id.hex if service.db.is_sqlite else account_id, n=connected
                     )
                 )
             ).all()
@@ -124,13 +130,22 @@ async def push_rate(
                 delivered += 1
         return delivered
 
+    async def arrived() -> int:
+        # The push hands the frame to every local subscriber in one go, after its queries:
+        # once the first has it, all have it.
+        first = await subscriptions[0].get(60)
+        assert first is not None, "the push did not arrive"
+        return 1 + drain()
+
     item = ThreadItem(new_id(), "out", True, {"text": "Now!"}, SystemClock().now())
     frame = {"type": "account-message", "body": {"text": "Now!"}}
     omo, bare, per_channel = [], [], []
     for _ in range(runs):
         started = time.perf_counter()
         await service._push_broadcast(account_id, None, item)
-        omo.append(drain() / (time.perf_counter() - started))
+        got = await arrived()
+        omo.append(got / (time.perf_counter() - started))
+        assert got == len(channels), (got, len(channels))
         started = time.perf_counter()
         await broker.publish_many(channels, frame)
         bare.append(drain() / (time.perf_counter() - started))
@@ -164,6 +179,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 owner, org.id, kind="subscription", name=f"B{size}"
             )
             account_id = created.account.id
+            if size == max(args.sizes):
+                largest_account = account_id
             started = time.perf_counter()
             await add_followers(service, account_id, size)
             print(
@@ -181,6 +198,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await add_followers(service, pushed.account.id, args.connected)
         figures |= await push_rate(service, pushed.account.id, args.connected, args.runs)
         figures["connected"] = args.connected
+        # The same push where only `connected` of the largest audience are online: the work
+        # must follow the connected people, not the followers.
+        largest_push = await push_rate(service, largest_account, args.connected, args.runs)
+        figures[f"push_deliveries_per_s_{label(max(args.sizes))}_followers"] = largest_push[
+            "push_deliveries_per_s"
+        ]
+        figures[f"bare_relay_deliveries_per_s_{label(max(args.sizes))}_followers"] = largest_push[
+            "bare_relay_deliveries_per_s"
+        ]
     smallest, largest = label(min(args.sizes)), label(max(args.sizes))
     ratios: dict[str, float] = {
         f"accept_{largest}_over_{smallest}": round(
@@ -193,6 +219,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             figures[f"accept_ms_{name}"] / figures[f"bare_insert_ms_{name}"], 2
         )
     ratios |= {
+        f"push_{largest}_followers_over_push_{label(args.connected)}_followers": round(
+            figures[f"push_deliveries_per_s_{largest}_followers"]
+            / figures["push_deliveries_per_s"],
+            2,
+        ),
+        f"push_{largest}_followers_over_bare_relay": round(
+            figures[f"push_deliveries_per_s_{largest}_followers"]
+            / figures[f"bare_relay_deliveries_per_s_{largest}_followers"],
+            2,
+        ),
         "push_over_bare_relay": round(
             figures["push_deliveries_per_s"] / figures["bare_relay_deliveries_per_s"], 2
         ),

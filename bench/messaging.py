@@ -28,7 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +69,20 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _load(
-    kind: str, url: str, pairs: list[Pair], seconds: float, window: int, rate: float | None
+    kind: str,
+    url: str,
+    pairs: list[Pair],
+    seconds: float,
+    window: int,
+    rate: float | None,
+    server_pid: int,
 ) -> dict[str, Any]:
     """Closed loop (`rate` None: up to `window` in flight per sender) or open loop (each
     sender paced at `rate` messages/s, in flight bounded only for safety)."""
@@ -133,9 +147,9 @@ async def _load(
 
     connections = []
     for index, pair in enumerate(pairs):
-        receiving = await websockets.connect(url, max_size=2**21)
+        receiving = await websockets.connect(url, max_size=2**21, compression=None)
         await hello(receiving, pair.receiver_token, pair.receiver_name)
-        sending = await websockets.connect(url, max_size=2**21)
+        sending = await websockets.connect(url, max_size=2**21, compression=None)
         await hello(sending, pair.sender_token, f"sender-{index}")
         connections.append((pair, sending, receiving))
     tasks = [asyncio.create_task(receiver(p, r)) for p, _s, r in connections]
@@ -143,9 +157,12 @@ async def _load(
     await asyncio.sleep(min(2.0, seconds / 4))  # warm-up
     measuring = True
     started = time.perf_counter()
+    server_cpu, own_cpu = _cpu_seconds(server_pid), time.process_time()
     await asyncio.sleep(seconds)
     measuring = False
     elapsed = time.perf_counter() - started
+    server_cpu = _cpu_seconds(server_pid) - server_cpu
+    own_cpu = time.process_time() - own_cpu
     stop.set()
     for task in tasks:
         task.cancel()
@@ -158,6 +175,12 @@ async def _load(
         "p50_ms": _ms(percentile(latencies, 0.50)),
         "p99_ms": _ms(percentile(latencies, 0.99)),
         "delivered": delivered,
+        # Share of one core used while measuring: the server's and the load generator's.
+        "server_cpu": round(server_cpu / elapsed, 2),
+        "load_generator_cpu": round(own_cpu / elapsed, 2),
+        # Deliveries per second of the server's own CPU time: what one free core would give,
+        # the steadier figure when other work shares the machine.
+        "delivered_per_server_cpu_s": round(delivered / server_cpu) if server_cpu else None,
     }
 
 
@@ -168,9 +191,10 @@ def _load_process(
     seconds: float,
     window: int,
     rate: float | None,
+    server_pid: int,
     out: Any,
 ) -> None:
-    out.put(asyncio.run(_load(kind, url, pairs, seconds, window, rate)))
+    out.put(asyncio.run(_load(kind, url, pairs, seconds, window, rate, server_pid)))
 
 
 def run_load(
@@ -179,13 +203,14 @@ def run_load(
     pairs: list[Pair],
     seconds: float,
     window: int,
+    server_pid: int,
     rate: float | None = None,
 ) -> dict[str, Any]:
     """The load generator runs in its own process, so it does not share the server's CPU."""
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     process = context.Process(
-        target=_load_process, args=(kind, url, pairs, seconds, window, rate, out)
+        target=_load_process, args=(kind, url, pairs, seconds, window, rate, server_pid, out)
     )
     process.start()
     result: dict[str, Any] = out.get(timeout=seconds + 300)
@@ -197,22 +222,50 @@ def run_load(
 
 
 async def _relay(port: int) -> None:
+    """The bare limit: no storage, no auth, no checks, but the same frames as OMO's protocol
+    (a sequence per conversation, the ack and the delivered message carry the full message
+    object), so both servers move the same bytes and encode the same JSON."""
     peers: dict[str, Any] = {}
+    sequences: dict[str, int] = {}
 
     async def handler(connection: Any) -> None:
+        me = ""
         async for raw in connection:
             frame = json.loads(raw)
             if frame["type"] == "hello":
-                peers[frame["me"]] = connection
+                me = frame["me"]
+                peers[me] = connection
                 await connection.send(json.dumps({"type": "ready"}))
             elif frame["type"] == "send":
-                await connection.send(json.dumps({"type": "ack", "id": frame["id"]}))
+                conversation = frame["conversation"]
+                seq = sequences[conversation] = sequences.get(conversation, 0) + 1
+                message = {
+                    "id": str(uuid.uuid4()),
+                    "conversation": conversation,
+                    "seq": seq,
+                    "client_id": frame["id"],
+                    "sender": me,
+                    "sender_name": me,
+                    "kind": "text",
+                    "text": frame["text"],
+                    "card": None,
+                    "mentions": [],
+                    "mention_all": False,
+                    "media": None,
+                    "location": None,
+                    "target_seq": None,
+                    "event": None,
+                    "people": [],
+                    "sent_at": datetime.now(UTC).isoformat(),
+                    "recalled": False,
+                }
+                ack = {"type": "ack", "id": frame["id"], "seq": seq, "duplicate": False}
+                await connection.send(json.dumps({**ack, "message": message}))
                 target = peers.get(frame["to"])
                 if target is not None:
-                    message = {"type": "message", "message": {"text": frame["text"]}}
-                    await target.send(json.dumps(message))
+                    await target.send(json.dumps({"type": "message", "message": message}))
 
-    async with websockets.serve(handler, "127.0.0.1", port, max_size=2**20):
+    async with websockets.serve(handler, "127.0.0.1", port, max_size=2**20, compression=None):
         await asyncio.Future()
 
 
@@ -344,12 +397,12 @@ def main() -> None:
         try:
             _wait_healthy(f"http://127.0.0.1:{port}", server, log)
             url = f"ws://127.0.0.1:{port}/ws"
-            figures["omo"] = run_load("omo", url, pairs, args.seconds, args.window)
+            figures["omo"] = run_load("omo", url, pairs, args.seconds, args.window, server.pid)
             # p99 at half the maximum rate: an open loop, each sender paced.
             half = figures["omo"]["delivered_per_s"] / 2 / len(pairs)
             figures["omo_half_rate"] = {
                 "offered_per_s": round(half * len(pairs), 1),
-                **run_load("omo", url, pairs, args.seconds, 1000, rate=half),
+                **run_load("omo", url, pairs, args.seconds, 1000, server.pid, rate=half),
             }
             if args.idle:
                 before = _rss_kib(server.pid)
@@ -381,8 +434,9 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.05)
+        assert relay.pid is not None
         figures["bare_relay"] = run_load(
-            "relay", f"ws://127.0.0.1:{relay_port}", pairs, args.seconds, args.window
+            "relay", f"ws://127.0.0.1:{relay_port}", pairs, args.seconds, args.window, relay.pid
         )
     finally:
         relay.terminate()
@@ -402,6 +456,11 @@ def main() -> None:
         if bare["delivered_per_s"]
         else None,
         "omo_p99_ms_at_half_rate": figures["omo_half_rate"]["p99_ms"],
+        "omo_vs_bare_relay_per_server_cpu": round(
+            omo["delivered_per_server_cpu_s"] / bare["delivered_per_server_cpu_s"], 3
+        )
+        if omo.get("delivered_per_server_cpu_s") and bare.get("delivered_per_server_cpu_s")
+        else None,
     }
     print(
         json.dumps(

@@ -337,6 +337,83 @@ async def test_broadcasts_are_read_by_reference_since_the_follow(
     assert not any("card" in b for b in seen[late.phone])
 
 
+async def test_a_broadcast_is_pushed_only_to_connected_followers(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    clock: ManualClock,
+    brand: Brand,
+    fan: Person,
+    person: MakePerson,
+) -> None:
+    """The push picks, among the people connected to this node, those who follow now (and
+    carry the tag): not a connected stranger, not someone who unfollowed."""
+    await app.state.accounts.set_quota(uuid.UUID(brand.account_id), 5)
+    quitter = await person("+393407777777", "Sara")
+    stranger = await person("+393406666666", "Luca")
+    for who in (fan, quitter):
+        await follow(client, brand, who)
+    gone = await client.delete(f"{API}/{brand.account_id}/follow", headers=quitter.headers)
+    assert gone.status_code == 204, gone.text
+    tag = await client.post(
+        brand.manage("/tags"), json={"name": "VIP"}, headers=brand.owner.headers
+    )
+    ids = {
+        who.phone: (await app.state.identity.find_by_omo_id(who.omo_id)).user_id
+        for who in (fan, quitter, stranger)
+    }
+
+    async def push(body: dict[str, object]) -> dict[str, list[dict[str, object]]]:
+        """Broadcast with everyone connected; what each one's devices got."""
+        clock.advance(minutes=1)
+        subscriptions = {p: app.state.broker.subscribe(user_channel(u)) for p, u in ids.items()}
+        for sub in subscriptions.values():
+            await sub.open()
+        try:
+            sent = await client.post(
+                brand.manage("/broadcasts"), json=body, headers=brand.owner.headers
+            )
+            assert sent.status_code == 201, sent.text
+            first = await subscriptions[fan.phone].get(timeout=5)
+            assert first is not None, "the follower got no push"
+            # One push hands the frame to every connected follower at once.
+            got: dict[str, list[dict[str, object]]] = {p: [] for p in subscriptions}
+            for phone, sub in subscriptions.items():
+                while sub.pending:
+                    delivery = await sub.get(timeout=1)
+                    assert delivery is not None
+                    got[phone].append(delivery[1])
+            got[fan.phone].insert(0, first[1])
+            return got
+        finally:
+            for sub in subscriptions.values():
+                await sub.close()
+
+    everyone = await push({"text": "Sale!"})
+    assert [f["body"] for f in everyone[fan.phone]] == [{"text": "Sale!"}]
+    assert everyone[fan.phone][0]["account_id"] == brand.account_id
+    assert everyone[quitter.phone] == []
+    assert everyone[stranger.phone] == []
+
+    # Tagged: while nobody carries the tag, nobody connected is pushed; then the fan is.
+    tag_id = tag.json()["id"]
+    async with app.state.broker.subscribe(user_channel(ids[fan.phone])) as live:
+        pushed = await app.state.accounts._push_to_connected(
+            uuid.UUID(brand.account_id), tag_id, {"type": "account-message"}
+        )
+        assert pushed == 0
+        assert live.pending == 0
+    tagged = await client.post(
+        brand.manage("/tagging"),
+        json={"tag_id": tag_id, "openids": [await openid_of(client, brand)]},
+        headers=brand.owner.headers,
+    )
+    assert tagged.status_code == 204, tagged.text
+    vip = await push({"text": "VIP now", "tag_id": tag_id})
+    assert [f["body"] for f in vip[fan.phone]] == [{"text": "VIP now"}]
+    assert vip[quitter.phone] == []
+    assert vip[stranger.phone] == []
+
+
 async def test_subscription_quota_one_broadcast_a_day_even_when_racing(
     client: httpx.AsyncClient, clock: ManualClock, brand: Brand
 ) -> None:

@@ -109,6 +109,36 @@ async def test_publish_many_reaches_every_named_channel_once(broker: Broker) -> 
         assert await other.get(timeout=QUIET) is None
 
 
+async def test_local_channels_and_deliver_local_stay_on_this_node(broker: Broker) -> None:
+    assert broker.local_channels() == []
+    async with (
+        broker.subscribe("user:1") as one,
+        broker.subscribe("user:2", "other:2") as two,
+    ):
+        assert sorted(broker.local_channels("user:")) == ["user:1", "user:2"]
+        assert sorted(broker.local_channels()) == ["other:2", "user:1", "user:2"]
+        assert broker.deliver_local(["user:1", "user:2", "user:9"], {"n": 1}) == 2
+        assert await one.get(timeout=2) == ("user:1", {"n": 1})
+        assert await two.get(timeout=2) == ("user:2", {"n": 1})
+        assert await two.get(timeout=QUIET) is None
+    assert broker.local_channels("user:") == []
+    await broker.close()
+    assert broker.deliver_local(["user:1"], {"n": 2}) == 0
+
+
+async def test_deliver_local_does_not_reach_another_node() -> None:
+    url, prefix = redis_url(), f"omo-test-{uuid.uuid4().hex}:"
+    node_a, node_b = RedisBroker(url, prefix), RedisBroker(url, prefix)
+    try:
+        async with node_a.subscribe("user:1") as on_a, node_b.subscribe("user:1") as on_b:
+            assert node_a.deliver_local(["user:1"], {"from": "a"}) == 1
+            assert await on_a.get(timeout=2) == ("user:1", {"from": "a"})
+            assert await on_b.get(timeout=QUIET) is None
+    finally:
+        await node_a.close()
+        await node_b.close()
+
+
 async def test_publish_many_refuses_non_json_and_a_closed_broker(broker: Broker) -> None:
     with pytest.raises(ValueError, match="JSON"):
         await broker.publish_many(["a"], {"x": float("nan")})

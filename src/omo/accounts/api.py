@@ -116,6 +116,7 @@ async def start(app: FastAPI) -> None:
         coupons=getattr(app.state, "coupons", None),
     )
     app.state.accounts = service
+    await service.start()  # broadcasts' realtime push to this node's connected followers
 
     async def followed_accounts(user_id: uuid.UUID, locale: str) -> tuple[str, Any]:
         return "_chat_accounts.html", await service.following(user_id, locale)

@@ -79,7 +79,7 @@ class ReceiptWorker:
                 sent.append(receipt)
 
         async with self.db.transaction() as session:
-            read = await consume(session, CONSUMER, handle, limit=200)
+            read = await consume(session, CONSUMER, handle, limit=200, topics=(TOPIC,))
         for user_id, account_id, item in sent:  # realtime push after the commit
             await self.service.push_items(user_id, account_id, [item])
         return read

@@ -18,6 +18,7 @@ conversations later changes this file only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -31,7 +32,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import segno
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -65,7 +66,7 @@ from omo.accounts.models import (
     WebhookDelivery,
 )
 from omo.core import audit
-from omo.core.broker import Broker
+from omo.core.broker import Broker, BrokerClosedError
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
@@ -76,7 +77,7 @@ from omo.core.money import Money
 from omo.core.ratelimit import Limit, RateLimiter
 from omo.identity.events import PersonErased
 from omo.identity.service import IdentityService
-from omo.messaging.service import user_channel
+from omo.messaging.service import USER_CHANNEL_PREFIX, user_channel
 
 logger = logging.getLogger("omo.accounts")
 
@@ -92,7 +93,11 @@ MENU_SUB_BUTTONS_MAX = 5
 MENU_ACTIONS = ("click", "view", "miniprogram")
 CARD_TYPES = ("article", "image", "voice", "video", "coupon", "miniprogram", "subscribe")
 HISTORY_MAX = 200
-PUSH_BATCH = 5000
+# A broadcast's realtime push is one event on this channel; every node then pushes it to its
+# own connected followers (see AccountService._push_to_connected).
+BROADCAST_CHANNEL = "accounts.broadcasts"
+# Connected people checked against the follows per query (index probes of the primary key).
+ONLINE_PROBE = 1000
 
 # The platform operator's defaults; `set_quota` overrides them per account.
 DEFAULT_QUOTAS: dict[str, int] = {"subscription": 1, "service": 4}
@@ -346,6 +351,33 @@ class AccountService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def start(self) -> None:
+        """Listen for broadcasts to push to the followers connected to this node."""
+        ready = asyncio.Event()
+        self._spawn(self._push_forever(ready))
+        await ready.wait()
+
+    async def _push_forever(self, ready: asyncio.Event) -> None:
+        while True:
+            try:
+                async with self.broker.subscribe(BROADCAST_CHANNEL) as subscription:
+                    ready.set()
+                    async for _channel, event in subscription:
+                        try:
+                            await self._push_to_connected(
+                                uuid.UUID(event["account_id"]), event.get("tag_id"), event["frame"]
+                            )
+                        except Exception:  # at most once: followers read their thread
+                            logger.warning("broadcast push failed", exc_info=True)
+                return
+            except BrokerClosedError:
+                ready.set()
+                return
+            except Exception:
+                ready.set()  # never hold the app's startup: pushes are at most once
+                logger.warning("broadcast listener lost the broker, retrying", exc_info=True)
+                await asyncio.sleep(1.0)
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work)
@@ -1010,30 +1042,37 @@ class AccountService:
     async def _push_broadcast(
         self, account_id: uuid.UUID, tag_id: int | None, item: ThreadItem
     ) -> None:
-        """Realtime push to followers, in pages, off the request path (at most once: the
-        database is the truth, a client that missed it reads its thread)."""
-        frame = _frame(account_id, item)
-        after: uuid.UUID | None = None
-        while True:
-            async with self.db.sessions() as session:
-                query = (
-                    select(Follow.user_id)
-                    .where(Follow.account_id == account_id, Follow.following.is_(True))
-                    .order_by(Follow.user_id)
-                    .limit(PUSH_BATCH)
-                )
-                if tag_id is not None:
-                    query = query.join(
-                        FollowerTag,
-                        and_(FollowerTag.user_id == Follow.user_id, FollowerTag.tag_id == tag_id),
-                    )
-                if after is not None:
-                    query = query.where(Follow.user_id > after)
-                users = list((await session.scalars(query)).all())
-            if not users:
-                return
-            await self.broker.publish_many([user_channel(u) for u in users], frame)
-            after = users[-1]
+        """Realtime push to the followers who are online, off the request path (at most
+        once: the database is the truth, a client that missed it reads its thread).
+
+        One event for every node; each node picks, among the people connected to it, those
+        who follow (and carry the tag): the work grows with the connected people, not with
+        the followers, and no channel is named on the wire per follower."""
+        await self.broker.publish(
+            BROADCAST_CHANNEL,
+            {"account_id": str(account_id), "tag_id": tag_id, "frame": _frame(account_id, item)},
+        )
+
+    async def _push_to_connected(
+        self, account_id: uuid.UUID, tag_id: int | None, frame: dict[str, Any]
+    ) -> int:
+        """Deliver a broadcast's frame to this node's connected followers; returns how many
+        connections got it."""
+        online: dict[uuid.UUID, str] = {}
+        for channel in self.broker.local_channels(USER_CHANNEL_PREFIX):
+            with contextlib.suppress(ValueError):
+                online[uuid.UUID(channel[len(USER_CHANNEL_PREFIX) :])] = channel
+        if not online:
+            return 0
+        people = list(online)
+        channels: list[str] = []
+        params: dict[str, Any] = {"account": account_id, "tag": tag_id}
+        query = _CONNECTED_FOLLOWERS if tag_id is None else _CONNECTED_FOLLOWERS_TAGGED
+        async with self.db.sessions() as session:
+            for start in range(0, len(people), ONLINE_PROBE):
+                params["ids"] = people[start : start + ONLINE_PROBE]
+                channels.extend(online[u] for u in (await session.scalars(query, params)).all())
+        return self.broker.deliver_local(channels, frame)
 
     # -- notification templates: the one way past the 48-hour window, by consent -------------
 
@@ -1934,6 +1973,19 @@ def _only_supported(variants: dict[str, str]) -> dict[str, str]:
                 params={"supported": ", ".join(SUPPORTED)},
             )
     return {k: v for k, v in variants.items() if v}
+
+
+# Which of some connected people follow an account (and carry a tag): built once, an
+# expanding IN probed on the covering index (account_id, following, user_id).
+_CONNECTED_FOLLOWERS = select(Follow.user_id).where(
+    Follow.account_id == bindparam("account"),
+    Follow.following.is_(True),
+    Follow.user_id.in_(bindparam("ids", expanding=True)),
+)
+_CONNECTED_FOLLOWERS_TAGGED = _CONNECTED_FOLLOWERS.join(
+    FollowerTag,
+    and_(FollowerTag.user_id == Follow.user_id, FollowerTag.tag_id == bindparam("tag")),
+)
 
 
 def _frame(account_id: uuid.UUID, item: ThreadItem) -> dict[str, Any]:

@@ -603,7 +603,9 @@ class CareService:
                     await self._on_message(session, event, notices)
 
             async with self.db.transaction() as session:
-                read = await consume(session, CONSUMER, handle)
+                read = await consume(
+                    session, CONSUMER, handle, topics=("accounts.message_received",)
+                )
             await self._publish(notices)
             return read
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import JSON, String, Table, Uuid, insert, select
+from sqlalchemy import JSON, Index, String, Table, Uuid, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,6 +32,8 @@ class DomainEvent:
 
 class OutboxEvent(Base):
     __tablename__ = "outbox_events"
+    # Consumers of some topics read "after my cursor, these topics" without scanning the rest.
+    __table_args__ = (Index("ix_outbox_events_topic_id", "topic", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     topic: Mapped[str] = mapped_column(String(100), index=True)

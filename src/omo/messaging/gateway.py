@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -94,7 +95,9 @@ class Connection:
 
     def push(self, frame: dict[str, Any], *, droppable: bool = False) -> None:
         """Queue a frame for the socket; bounded in frames and in bytes."""
-        text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+        # orjson: compact UTF-8 like json.dumps(separators=(",", ":"), ensure_ascii=False),
+        # several times faster on the two frames (ack, message) every chat message costs.
+        text = orjson.dumps(frame).decode()
         over_budget = self.outbox_bytes and self.outbox_bytes + len(text) > OUTBOX_BYTES_MAX
         if self.outbox.full() or over_budget:
             if droppable:
@@ -180,7 +183,7 @@ class Connection:
             return
         ref: str | None = None
         try:
-            data = json.loads(raw)
+            data = orjson.loads(raw)
             if isinstance(data, dict) and isinstance(data.get("id"), str):
                 ref = data["id"][:64]
             frame = CLIENT_FRAME.validate_python(data)
@@ -260,7 +263,9 @@ class Connection:
     async def _acked(self, ref: str, work: Any) -> None:
         try:
             sent: Sent = await work
-            wired = (await self.service.wire([sent.message]))[0]
+            wired = sent.wired
+            if wired is None:
+                wired = (await self.service.wire([sent.message]))[0]
             self.push(
                 {
                     "type": "ack",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -26,7 +27,20 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    String,
+    Table,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import text as text_clause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,9 +107,84 @@ MEDIA_NAME_MAX = 200
 Role = Literal["owner", "admin", "member"]
 
 
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_MEMBERS = cast(Table, Member.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+_BLOCKS = cast(Table, Block.__table__)
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+_SEARCH = cast(Table, MessageSearch.__table__)
+
+# The writer's statements, built once: SQLAlchemy then reuses their cache key and compiled
+# form instead of rebuilding both for every batch (this is the hot path of chat).
+_LOCK_CONVERSATIONS = (
+    select(_CONVERSATIONS.c.id, _CONVERSATIONS.c.kind, _CONVERSATIONS.c.last_seq)
+    .where(_CONVERSATIONS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_CONVERSATIONS.c.id)
+    .with_for_update()
+)
+_ACTIVE_MEMBERS = select(_MEMBERS.c.conversation_id, _MEMBERS.c.user_id, _MEMBERS.c.role).where(
+    _MEMBERS.c.conversation_id.in_(bindparam("ids", expanding=True)), _MEMBERS.c.active.is_(True)
+)
+_BLOCKS_OF = select(_BLOCKS.c.user_id, _BLOCKS.c.blocked_id).where(
+    _BLOCKS.c.user_id.in_(bindparam("people", expanding=True)),
+    _BLOCKS.c.blocked_id.in_(bindparam("senders", expanding=True)),
+)
+_MOVE_SEQ = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conv"))
+    .values(last_seq=bindparam("seq"))
+)
+_INSERT_MESSAGES = insert(_MESSAGES)
+_INSERT_OUTBOX = insert(_OUTBOX)
+_INSERT_SEARCH = insert(_SEARCH)
+_MOVE_READ = (
+    update(_MEMBERS)
+    .where(
+        _MEMBERS.c.conversation_id == bindparam("conv"),
+        _MEMBERS.c.user_id == bindparam("member"),
+        _MEMBERS.c.read_seq < bindparam("seq"),
+    )
+    .values(read_seq=bindparam("seq"))
+)
+
+
+@functools.cache
+def _stored_sends(size: int) -> Any:
+    """The stored messages among `size` (conversation, sender, client id) keys: each key an
+    index probe of the unique constraint. An OR of ANDs, because SQLite scans the whole table
+    for a row-value IN and three separate IN lists would also match other senders' ids.
+    Sizes are powers of two (the keys padded by repeating one), so few statements exist."""
+    return select(_MESSAGES).where(
+        or_(
+            *(
+                and_(
+                    _MESSAGES.c.conversation_id == bindparam(f"c{n}", type_=Uuid),
+                    _MESSAGES.c.sender_id == bindparam(f"s{n}", type_=Uuid),
+                    _MESSAGES.c.client_id == bindparam(f"k{n}", type_=String),
+                )
+                for n in range(size)
+            )
+        )
+    )
+
+
+def _stored_sends_params(
+    keys: Sequence[tuple[uuid.UUID, uuid.UUID, str]],
+) -> tuple[Any, dict[str, Any]]:
+    size = 1 << max(0, len(keys) - 1).bit_length()
+    padded = [*keys, *([keys[-1]] * (size - len(keys)))]
+    params: dict[str, Any] = {}
+    for n, (conv_id, sender_id, client_id) in enumerate(padded):
+        params[f"c{n}"], params[f"s{n}"], params[f"k{n}"] = conv_id, sender_id, client_id
+    return _stored_sends(size), params
+
+
+USER_CHANNEL_PREFIX = "messaging.user."
+
+
 def user_channel(user_id: uuid.UUID) -> str:
     """Every device of a person listens here."""
-    return f"messaging.user.{user_id}"
+    return f"{USER_CHANNEL_PREFIX}{user_id}"
 
 
 # -- what callers get back ------------------------------------------------------------------
@@ -119,6 +208,9 @@ class ChatMessage:
 class Sent:
     message: ChatMessage
     duplicate: bool
+    # The message as clients see it (`wire_message`), when the writer made it already: the
+    # ack and the fan-out share it instead of building it twice.
+    wired: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +288,22 @@ def _media_view(row: Media) -> MediaView:
 
 
 def _message(row: Message) -> ChatMessage:
+    return ChatMessage(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        seq=row.seq,
+        sender_id=row.sender_id,
+        client_id=row.client_id,
+        kind=row.kind,
+        text=row.text,
+        extra=dict(row.extra or {}),
+        sent_at=row.sent_at,
+        recalled=row.recalled_at is not None,
+    )
+
+
+def _message_row(row: Any) -> ChatMessage:
+    """A ChatMessage from a Core row of the messages table."""
     return ChatMessage(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -392,7 +500,10 @@ class MessagingService:
         self._queues: list[asyncio.Queue[_Pending]] = []
         self._writers: list[asyncio.Task[None]] = []
         self._fanout_queue: asyncio.Queue[
-            tuple[list[tuple[ChatMessage, str]], dict[uuid.UUID, list[uuid.UUID]]]
+            tuple[
+                list[tuple[ChatMessage, str, dict[str, Any] | None]],
+                dict[uuid.UUID, list[uuid.UUID]],
+            ]
         ] = asyncio.Queue()
         self._profiles: dict[uuid.UUID, tuple[float, PublicProfile]] = {}
         self.batches = 0
@@ -1233,7 +1344,14 @@ class MessagingService:
             await self._apply(session, outcomes, audiences)
         self.batches += 1
         self.batched_messages += len(batch)
-        fresh: list[tuple[ChatMessage, str]] = []
+        stored = [o.sent.message for o in outcomes if o.sent is not None]
+        wired: dict[uuid.UUID, dict[str, Any]] = {}
+        if stored:
+            try:
+                wired = {m.id: w for m, w in zip(stored, await self.wire(stored), strict=True)}
+            except Exception:  # already durable: acks and fan-out make their own
+                logger.warning("could not prepare messages for the wire", exc_info=True)
+        fresh: list[tuple[ChatMessage, str, dict[str, Any] | None]] = []
         for outcome in outcomes:
             future = outcome.pending.future
             if future.done():
@@ -1241,9 +1359,10 @@ class MessagingService:
             if outcome.error is not None:
                 future.set_exception(outcome.error)
             elif outcome.sent is not None:
-                future.set_result(outcome.sent)
+                message = outcome.sent.message
+                future.set_result(Sent(message, outcome.sent.duplicate, wired.get(message.id)))
                 if not outcome.sent.duplicate:
-                    fresh.append((outcome.sent.message, outcome.pending.origin))
+                    fresh.append((message, outcome.pending.origin, wired.get(message.id)))
         if fresh:
             # Published by the fan-out task, in commit order, while the next batch commits.
             self._fanout_queue.put_nowait((fresh, audiences))
@@ -1264,52 +1383,45 @@ class MessagingService:
         audiences: dict[uuid.UUID, list[uuid.UUID]],
     ) -> None:
         conversation_ids = sorted({o.pending.conversation_id for o in outcomes})
+        # Core statements, not ORM entities: this runs for every batch of sends.
         # Lock order by id, so two nodes' batches never deadlock each other.
-        conversations = {
-            c.id: c
-            for c in (
-                await session.scalars(
-                    select(Conversation)
-                    .where(Conversation.id.in_(conversation_ids))
-                    .order_by(Conversation.id)
-                    .with_for_update()
-                )
-            ).all()
+        conversations: dict[uuid.UUID, list[Any]] = {
+            conv_id: [kind, last_seq]
+            for conv_id, kind, last_seq in await session.execute(
+                _LOCK_CONVERSATIONS, {"ids": conversation_ids}
+            )
         }
+        first_seq = {conv_id: state[1] for conv_id, state in conversations.items()}
         members: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
         for conv_id, user_id, role in await session.execute(
-            select(Member.conversation_id, Member.user_id, Member.role).where(
-                Member.conversation_id.in_(list(conversations)), Member.active.is_(True)
-            )
+            _ACTIVE_MEMBERS, {"ids": list(conversations)}
         ):
             members[(conv_id, user_id)] = role
             audiences.setdefault(conv_id, []).append(user_id)
         blocks: set[tuple[uuid.UUID, uuid.UUID]] = set()
         senders = {o.pending.sender_id for o in outcomes}
         direct_people = {
-            u for (c, u) in members if c in conversations and conversations[c].kind == "direct"
+            u for (c, u) in members if c in conversations and conversations[c][0] == "direct"
         }
         if direct_people:
             for pair in await session.execute(
-                select(Block.user_id, Block.blocked_id).where(
-                    Block.user_id.in_(list(direct_people)), Block.blocked_id.in_(list(senders))
-                )
+                _BLOCKS_OF, {"people": list(direct_people), "senders": list(senders)}
             ):
                 blocks.add((pair[0], pair[1]))
         known: dict[tuple[uuid.UUID, uuid.UUID, str], ChatMessage] = {}
         rows: list[dict[str, Any]] = []
         outbox: list[dict[str, Any]] = []
         indexed: list[dict[str, Any]] = []
-        for stored in (
-            await session.scalars(
-                select(Message).where(
-                    Message.conversation_id.in_(conversation_ids),
-                    Message.sender_id.in_(list(senders)),
-                    Message.client_id.in_(list({o.pending.client_id for o in outcomes})),
-                )
+        keys = list(
+            dict.fromkeys(
+                (o.pending.conversation_id, o.pending.sender_id, o.pending.client_id)
+                for o in outcomes
             )
-        ).all():
-            known[(stored.conversation_id, stored.sender_id, stored.client_id)] = _message(stored)
+        )
+        for stored in await session.execute(*_stored_sends_params(keys)):
+            known[(stored.conversation_id, stored.sender_id, stored.client_id)] = _message_row(
+                stored
+            )
         now = self.clock.now()
         read_up_to: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
         for outcome in outcomes:
@@ -1325,7 +1437,7 @@ class MessagingService:
                 sender_role = members.get((p.conversation_id, p.sender_id))
                 if sender_role is None:
                     raise ProblemError("not-a-member", "Only members can send here.")
-                if conversation.kind == "direct":
+                if conversation[0] == "direct":
                     for other in audiences.get(p.conversation_id, ()):
                         if other != p.sender_id and (other, p.sender_id) in blocks:
                             raise ProblemError("blocked", "Your message was not delivered.")
@@ -1333,7 +1445,7 @@ class MessagingService:
                     if (p.conversation_id, mentioned) not in members:
                         raise ProblemError("invalid-message", "Mention only members.")
                 if p.extra.get("mention_all") and (
-                    conversation.kind != "group" or sender_role not in ("owner", "admin")
+                    conversation[0] != "group" or sender_role not in ("owner", "admin")
                 ):
                     raise ProblemError("not-an-admin", "Only admins can mention everyone.")
                 if p.recall_seq is not None:
@@ -1341,11 +1453,11 @@ class MessagingService:
             except ProblemError as error:
                 outcome.error = error
                 continue
-            conversation.last_seq += 1
+            conversation[1] += 1
             message = ChatMessage(
                 id=new_id(),
                 conversation_id=p.conversation_id,
-                seq=conversation.last_seq,
+                seq=conversation[1],
                 sender_id=p.sender_id,
                 client_id=p.client_id,
                 kind=p.kind,
@@ -1396,22 +1508,24 @@ class MessagingService:
             outcome.sent = Sent(message, duplicate=False)
         # Many rows, one statement each (executemany), in the one transaction of the batch.
         # Core inserts (executemany): the ORM's bulk path costs more per row on the hot path.
+        moved = [
+            {"conv": conv_id, "seq": state[1]}
+            for conv_id, state in conversations.items()
+            if state[1] != first_seq[conv_id]
+        ]
+        if moved:
+            await session.execute(_MOVE_SEQ, moved)
+        # Many rows, one statement each (executemany), in the one transaction of the batch.
+        # Core inserts (executemany): the ORM's bulk path costs more per row on the hot path.
         if rows:
-            await session.execute(insert(cast(Table, Message.__table__)), rows)
-            await session.execute(insert(cast(Table, OutboxEvent.__table__)), outbox)
+            await session.execute(_INSERT_MESSAGES, rows)
+            await session.execute(_INSERT_OUTBOX, outbox)
         if indexed:
-            await session.execute(insert(cast(Table, MessageSearch.__table__)), indexed)
+            await session.execute(_INSERT_SEARCH, indexed)
         # Sending is reading: what one sent is never unread for oneself.
         if read_up_to:
-            members_table = cast(Table, Member.__table__)
             await session.execute(
-                update(members_table)
-                .where(
-                    members_table.c.conversation_id == bindparam("conv"),
-                    members_table.c.user_id == bindparam("member"),
-                    members_table.c.read_seq < bindparam("seq"),
-                )
-                .values(read_seq=bindparam("seq")),
+                _MOVE_READ,
                 [
                     {"conv": conv_id, "member": user_id, "seq": seq}
                     for (conv_id, user_id), seq in read_up_to.items()
@@ -1438,15 +1552,22 @@ class MessagingService:
         await session.execute(delete(MessageSearch).where(MessageSearch.message_id == target.id))
 
     async def _fan_out(
-        self, fresh: list[tuple[ChatMessage, str]], audiences: dict[uuid.UUID, list[uuid.UUID]]
+        self,
+        fresh: list[tuple[ChatMessage, str, dict[str, Any] | None]],
+        audiences: dict[uuid.UUID, list[uuid.UUID]],
     ) -> None:
-        wired = await self.wire([m for m, _o in fresh])
-        publishes = []
-        for (message, origin), payload in zip(fresh, wired, strict=True):
-            frame = {"type": "message", "origin": origin, "message": payload}
-            for user_id in audiences.get(message.conversation_id, ()):
-                publishes.append(self.broker.publish(user_channel(user_id), frame))
-        await asyncio.gather(*publishes)
+        missing = [m for m, _o, w in fresh if w is None]
+        made = dict(zip((m.id for m in missing), await self.wire(missing), strict=True))
+        channels: dict[uuid.UUID, list[str]] = {}
+        for message, origin, payload in fresh:
+            frame = {"type": "message", "origin": origin, "message": payload or made[message.id]}
+            audience = channels.get(message.conversation_id)
+            if audience is None:
+                audience = channels[message.conversation_id] = [
+                    user_channel(u) for u in audiences.get(message.conversation_id, ())
+                ]
+            # One encoding per message, whatever the number of members; in commit order.
+            await self.broker.publish_many(audience, frame)
 
     async def _publish(self, messages: list[ChatMessage], audience: Iterable[uuid.UUID]) -> None:
         if not messages:

@@ -1706,7 +1706,12 @@ class PayService:
                 )
 
         async with self._tx() as session:
-            return await consume(session, "pay.webhooks", handle)
+            return await consume(
+                session,
+                "pay.webhooks",
+                handle,
+                topics=("payment.succeeded", "payment.refunded"),
+            )
 
     async def deliver_webhooks(self) -> int:
         """POST due notifications, signed with HMAC-SHA256 over "timestamp.body"; retry later."""
