@@ -133,3 +133,14 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RequestOrigin(Base):
+    """A backend origin the organisation registered for its mini program (WeChat's "request
+    legal domains"): the host's `request` bridge call fetches only from these."""
+
+    __tablename__ = "miniapps_request_origins"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

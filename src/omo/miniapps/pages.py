@@ -125,3 +125,17 @@ async def host_page(
     )
     response.headers["Content-Security-Policy"] = host_csp(request.state.csp_nonce, origin)
     return response
+
+
+@router.api_route(
+    "/scan",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    openapi_extra=access(Access.PERSON),
+)
+async def scan_page(request: Request) -> Response:
+    """The consumer app's scanner: the camera or an image → the mini program, brand, friend or
+    login code it holds."""
+    if await _principal(request) is None:
+        return RedirectResponse("/login?next=/scan", status_code=303)
+    return render(request, "scan.html")

@@ -185,3 +185,39 @@ class PaymentRequest(RequestModel):
         pattern=r"^[0-9]{1,15}(\.[0-9]{1,3})?$",
         description="The amount the frame expects; refused if it differs from the order's",
     )
+
+
+class OriginsRequest(RequestModel):
+    origins: list[str] = Field(
+        max_length=20, description="https origins (http on loopback in development)"
+    )
+
+
+class OriginsOut(BaseModel):
+    origins: list[str]
+
+
+class BackendRequest(RequestModel):
+    """The bridge's `request` (wx.request's shape): the host fetches it from the mini
+    program's registered server."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    method: str = Field(default="GET", max_length=7)
+    header: dict[str, str] = Field(default_factory=dict)
+    data: Any = None
+    dataType: str = Field(default="json", pattern=r"^(json|text)$")  # noqa: N815 (wx's name)
+
+
+class BackendResponseOut(BaseModel):
+    statusCode: int  # noqa: N815 (wx.request's names)
+    header: dict[str, str]
+    data: Any
+
+
+class DecodedOut(BaseModel):
+    result: str = Field(description="What the code holds")
+    scanType: str = Field(description="QR_CODE, EAN_13, UPC_A, ...")  # noqa: N815
+
+
+class ScanOut(BaseModel):
+    codes: list[DecodedOut] = Field(description="Every code found, the largest first")
