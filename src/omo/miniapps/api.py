@@ -24,6 +24,7 @@ from omo.core.money import Money
 from omo.core.ratelimit import Limit, RateLimiter
 from omo.miniapps import pages
 from omo.miniapps.backend import BackendService
+from omo.miniapps.checkout import CheckoutService
 from omo.miniapps.package import MAX_PACKAGE_BYTES
 from omo.miniapps.scanner import MAX_IMAGE_BYTES, decode_image
 from omo.miniapps.schemas import (
@@ -31,14 +32,18 @@ from omo.miniapps.schemas import (
     AppRequest,
     BackendRequest,
     BackendResponseOut,
+    BestOfferOut,
     CodeOut,
     ConsentOut,
     CreatedAppOut,
     DecodedOut,
+    DevBasketOut,
+    DevBasketRequest,
     GrantRequest,
     LaunchOut,
     LoginCodeOut,
     MoneyOut,
+    NextOfferOut,
     OrderOut,
     OrderRequest,
     OriginsOut,
@@ -688,6 +693,39 @@ async def dev_refund(
 ) -> OrderOut:
     money = parse_money(body.amount, body.currency)
     return _order(await service.refund_order(app_id, order_id, body.refund_id, money))
+
+
+@dev.post("/baskets", response_model=DevBasketOut, openapi_extra=DEVELOPER)
+async def dev_basket(
+    app_id: Developer, body: DevBasketRequest, request: Request, service: MiniApps
+) -> DevBasketOut:
+    """What the coupons engine offers one of the mini program's users for this basket at the
+    organisation's shop: the best coupon they hold and the nearest threshold to unlock."""
+    checkout = CheckoutService(
+        service, request.app.state.identity, request.app.state.coupons, request.app.state.pay
+    )
+    found = await checkout.basket(app_id, body.openid, parse_money(body.amount, body.currency))
+    best = (
+        BestOfferOut(title=found.best.title, discount=_money_out(found.best.discount))
+        if found.best
+        else None
+    )
+    nearest = (
+        NextOfferOut(
+            title=found.nearest.title,
+            spend_more=_money_out(found.nearest.spend_more),
+            discount=_money_out(found.nearest.discount),
+        )
+        if found.nearest
+        else None
+    )
+    return DevBasketOut(best=best, nearest=nearest)
+
+
+def _money_out(money: Money) -> MoneyOut:
+    shown = _money(money)
+    assert shown is not None
+    return shown
 
 
 @dev.post("/sessions", response_model=SessionOut, openapi_extra=DEVELOPER)

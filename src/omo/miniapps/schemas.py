@@ -221,3 +221,25 @@ class DecodedOut(BaseModel):
 
 class ScanOut(BaseModel):
     codes: list[DecodedOut] = Field(description="Every code found, the largest first")
+
+
+class DevBasketRequest(RequestModel):
+    openid: str = Field(min_length=1, max_length=64)
+    amount: str = AMOUNT
+    currency: str = CURRENCY
+
+
+class BestOfferOut(BaseModel):
+    title: str
+    discount: MoneyOut
+
+
+class NextOfferOut(BaseModel):
+    title: str
+    spend_more: MoneyOut
+    discount: MoneyOut
+
+
+class DevBasketOut(BaseModel):
+    best: BestOfferOut | None = Field(description="The best coupon the person holds for it")
+    nearest: NextOfferOut | None = Field(description="Spend this much more to save that much")
