@@ -76,9 +76,11 @@ EXAMPLES_SEEDED = (
 BACKENDS: list[Backend] = []
 
 
-def example_package(folder: Path, appid: str, backend_url: str) -> bytes:
-    """An example's folder as a package for `appid`, its config pointing at `backend_url`
-    (what a developer's build step does before `omo miniapp publish`)."""
+def example_files(
+    folder: Path, appid: str, backend_url: str, code: int | None = None
+) -> dict[str, bytes]:
+    """An example's folder as package files for `appid`, its config pointing at
+    `backend_url` (what a developer's build step does before `omo miniapp publish`)."""
     files: dict[str, bytes] = {}
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
@@ -86,9 +88,31 @@ def example_package(folder: Path, appid: str, backend_url: str) -> bytes:
             files[relative.as_posix()] = path.read_bytes()
     manifest = json.loads(files["manifest.json"])
     manifest["app_id"] = appid
+    if code is not None:
+        manifest["version"]["code"] = code
     files["manifest.json"] = json.dumps(manifest, indent=2).encode()
     files["config.js"] = f"window.BACKEND = {json.dumps(backend_url)};\n".encode()
-    return build_zip(files)
+    return files
+
+
+async def _publish(
+    service: MiniAppService, owner: uuid.UUID, app_id: uuid.UUID, folder: Path, url: str
+) -> None:
+    """Release the example as it is in the folder, unless the release already is exactly
+    that (same files, same backend address)."""
+    appid = await service.appid_of(app_id)
+    versions = await service.versions(owner, app_id)
+    codes = [v.code for v in versions]
+    released = next((v for v in versions if v.state == "released"), None)
+    if released is not None:
+        kept = dict(await service.package_files(appid, str(released.id)) or {})
+        kept.pop("\0appid", None)
+        if kept == example_files(folder, appid, url, released.code):
+            return
+    code = max(codes, default=0) + 1
+    version = await service.upload(app_id, build_zip(example_files(folder, appid, url, code)))
+    await service.start_trial(owner, app_id, version.id)
+    await service.release(owner, app_id, version.id)
 
 
 async def _organisation(
@@ -155,17 +179,9 @@ async def seed_example(
         await backends.set_origins(app_id, [url])
     except ProblemError:
         return None  # http on loopback needs OMO_WEBHOOKS_TO_PRIVATE_NETWORKS=true
-    package = example_package(folder / "app", appid, url)
-    manifest = json.loads((folder / "app" / "manifest.json").read_text())
-    released = apps[0].released_version if apps else None
-    if released != manifest["version"]["name"]:
-        try:
-            version = await service.upload(app_id, package)
-        except ProblemError:
-            version = None  # this version code was uploaded before
-        if version is not None:
-            await service.start_trial(owner, app_id, version.id)
-            await service.release(owner, app_id, version.id)
+    await _publish(service, owner, app_id, folder / "app", url)
+    if merchant.webhook_url and merchant.webhook_url != f"{url}/notify":
+        await app.state.pay.update_merchant(owner, merchant.id, f"{url}/notify")
     code_url = service.code_url(settings.app_origin, appid, example.page, example.scene)
     staff_key = secrets.token_urlsafe(12)  # the kitchen's / guard's screen, new at each start
     staff_page = "kitchen" if example.folder == "table_ordering" else "guard"
