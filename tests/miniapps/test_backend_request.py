@@ -47,7 +47,14 @@ async def backend() -> AsyncIterator[Backend]:
 
     async def echo(request: Request) -> Response:
         body = await request.body()
-        seen.append({"method": request.method, "headers": dict(request.headers), "body": body})
+        seen.append(
+            {
+                "method": request.method,
+                "headers": dict(request.headers),
+                "body": body,
+                "query": request.url.query,
+            }
+        )
         response = JSONResponse({"method": request.method, "body": body.decode()})
         response.set_cookie("tracker", "1")
         return response
@@ -128,6 +135,9 @@ async def test_the_host_fetches_from_the_registered_server_without_cookies(
     assert sent["content-type"] == "application/json"
     text = await _request(client, program, diner, url=f"{backend.url}/echo", dataType="text")
     assert isinstance(text.json()["data"], str)
+    # As wx.request: with GET, an object becomes the query string.
+    await _request(client, program, diner, url=f"{backend.url}/echo?a=1", data={"table": 12})
+    assert backend.seen[-1]["query"] == "a=1&table=12"
 
 
 async def test_a_server_that_is_not_registered_is_refused(

@@ -26,6 +26,7 @@ import zxingcpp
 from PIL import Image
 from tests.support.live import LiveServer, SmsGateway, start_live_server
 from tests.web.conftest import CHROMIUM_FLAGS, chromium_path
+from tests.web.test_accessibility import AXE, BLOCKING, axe_violations
 
 from omo import demo as demo_world
 from omo.app import create_app
@@ -239,6 +240,12 @@ def test_table_ordering_scanned_ordered_paid_with_a_coupon_seen_by_the_kitchen(
         assert refused.status_code == 403
 
 
+def _serious_violations(page: Any) -> list[str]:
+    assert AXE.exists(), "run `npm ci --prefix tests/web` for axe-core"
+    found = axe_violations(page, AXE.read_text(encoding="utf-8"))
+    return [v["id"] for v in found if v["impact"] in BLOCKING]
+
+
 def _launch_by_camera(browser: Any, server: LiveServer, diner: dict[str, str]) -> str:
     context = _context(browser, server, diner)
     page = context.new_page()
@@ -271,6 +278,8 @@ def test_scan_and_go_basket_nudge_payment_and_a_single_use_exit_code(
             # The same code read from a picture ("scan from an image") opens it too.
             page.goto(server.url + "/scan")
             page.get_by_role("button", name="Scan from an image").click()
+            page.get_by_text("Choose an image of the code instead").wait_for()
+            assert _serious_violations(page) == []  # the scanner, open
             picture = tmp_path / "door.png"
             picture.write_bytes(qr_png(shop.code_url))
             page.get_by_label("Scan from an image").set_input_files(str(picture))
@@ -291,6 +300,7 @@ def test_scan_and_go_basket_nudge_payment_and_a_single_use_exit_code(
             frame.get_by_text("takes 3.00 € off at payment").wait_for(timeout=10000)
             frame.get_by_text("Spend 23.30 € more to save 10.00 €").wait_for(timeout=10000)
             assert page.locator("[data-scanner]").is_hidden()  # the camera is off again
+            assert _serious_violations(page) == []  # the host page with its frame
 
             frame.get_by_role("button", name="Pay").click()
             page.get_by_label("Payment PIN").fill(PIN)

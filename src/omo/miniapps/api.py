@@ -596,7 +596,7 @@ async def pay(
 # -- the mini program's own server: registered origins and the bridge's `request` ----------
 
 
-def backend_service(request: Request) -> BackendService:
+async def backend_service(request: Request) -> BackendService:
     service: BackendService = request.app.state.miniapp_backend
     return service
 

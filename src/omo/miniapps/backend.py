@@ -11,12 +11,14 @@ cap, and only JSON or text comes back: `{statusCode, header, data}`.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import ssl
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from sqlalchemy import delete, select
@@ -126,6 +128,12 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{shown}" + (f":{port}" if port and port != default else "")
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """Building a context loads the CA bundle (tens of milliseconds): once per process."""
+    return ssl.create_default_context()
+
+
 def _body(data: Any) -> tuple[bytes | None, str | None]:
     """The request body and its default content type: objects as JSON, strings as text."""
     if data is None:
@@ -133,6 +141,12 @@ def _body(data: Any) -> tuple[bytes | None, str | None]:
     if isinstance(data, str):
         return data.encode(), "text/plain; charset=utf-8"
     return json.dumps(data, separators=(",", ":")).encode(), "application/json"
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _headers(given: dict[str, Any]) -> dict[str, str]:
@@ -267,7 +281,14 @@ class BackendService:
                 "%(origin)s is not one of the mini program's registered servers.",
                 params={"origin": origin},
             )
-        body, content_type = _body(data) if verb not in ("GET", "HEAD") else (None, None)
+        if verb in ("GET", "HEAD"):
+            # As wx.request does: an object sent with GET becomes the query string.
+            if isinstance(data, dict) and data:
+                query = urlencode({str(k): _query_value(v) for k, v in data.items()})
+                url = f"{url}{'&' if '?' in url else '?'}{query}"
+            body, content_type = None, None
+        else:
+            body, content_type = _body(data)
         if body is not None and len(body) > MAX_REQUEST_BYTES:
             raise ProblemError("miniapps-request-invalid", "Send at most 256 KiB.")
         sent = _headers(headers)
@@ -285,9 +306,10 @@ class BackendService:
     async def _fetch(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None, data_type: str
     ) -> BackendResponse:
-        # A new client per call: no cookie jar, no connection shared between people.
+        # A new client per call: no cookie jar, no connection shared between people. The TLS
+        # context (certificates loaded once) is shared: it holds no one's state.
         async with httpx.AsyncClient(
-            timeout=self.timeout, follow_redirects=False, transport=self.transport
+            timeout=self.timeout, follow_redirects=False, transport=self.transport, verify=_tls()
         ) as http:
             try:
                 async with http.stream(method, url, headers=headers, content=body) as response:

@@ -60,6 +60,7 @@ export function scan(box, { onlyImage = false } = {}) {
       box.hidden = true;
       file.onchange = null;
       cancel.onclick = null;
+      box.onkeydown = null;
     }
     function found(codes) {
       if (finished || !codes.length) return false;
@@ -82,6 +83,9 @@ export function scan(box, { onlyImage = false } = {}) {
     cancel.onclick = () => {
       stop();
       reject(new ScanCancelled());
+    };
+    box.onkeydown = (event) => {
+      if (event.key === "Escape") cancel.onclick();
     };
     file.onchange = async () => {
       const chosen = file.files && file.files[0];
