@@ -134,7 +134,11 @@ def demo(
     """Create the demo world (idempotent), print its logins, and serve it."""
     from omo.app import create_app
 
+    # The example mini programs' backends and notifications run on this computer (loopback).
+    os.environ.setdefault("OMO_WEBHOOKS_TO_PRIVATE_NETWORKS", "true")
     settings = _settings()
+    if port:
+        settings = settings.model_copy(update={"port": port})
     _migrate(settings)
     people = asyncio.run(demo_world.seed(create_app(settings)))
     table = Table(title="OMO demo logins (password for all: " + demo_world.DEMO_PASSWORD + ")")
@@ -147,7 +151,29 @@ def demo(
     console.print(f"Open [bold]{url}[/bold] — verification codes appear in this log.")
     if serve_after:
         os.environ.setdefault("OMO_DATA_DIR", str(settings.data_dir))
-        _serve(settings, host, port, 1)
+        children = _start_example_backends()
+        try:
+            _serve(settings, host, port, 1)
+        finally:
+            for child in children:
+                child.terminate()
+                child.wait(timeout=10)
+
+
+def _start_example_backends() -> list[subprocess.Popen[bytes]]:
+    """The example mini programs' own servers (examples/miniapps), one process each."""
+    from omo.miniapps.demo import BACKENDS
+
+    children = []
+    for backend in BACKENDS:
+        env = {**os.environ, **backend.env}
+        # Our own example script, run by this same interpreter.
+        children.append(subprocess.Popen([sys.executable, str(backend.script)], env=env))  # noqa: S603
+        console.print(
+            f"{backend.name}: mini program code [bold]{backend.code_url}[/bold]; "
+            f"staff screen {backend.staff_url}"
+        )
+    return children
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -4,6 +4,7 @@ people, and the developer API a mini program's own backend calls with its appid 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
@@ -20,21 +21,34 @@ from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal
 from omo.core.errors import PROBLEM_RESPONSES, ProblemError
 from omo.core.money import Money
+from omo.core.ratelimit import Limit, RateLimiter
 from omo.miniapps import pages
+from omo.miniapps.backend import BackendService
 from omo.miniapps.bridge import BridgeService
+from omo.miniapps.checkout import CheckoutService
 from omo.miniapps.package import MAX_PACKAGE_BYTES
+from omo.miniapps.scanner import MAX_IMAGE_BYTES, decode_image
 from omo.miniapps.schemas import (
     AppOut,
     AppRequest,
+    BackendRequest,
+    BackendResponseOut,
+    BestOfferOut,
     CodeOut,
     ConsentOut,
     CreatedAppOut,
+    DecodedOut,
+    DevBasketOut,
+    DevBasketRequest,
     GrantRequest,
     LaunchOut,
     LoginCodeOut,
     MoneyOut,
+    NextOfferOut,
     OrderOut,
     OrderRequest,
+    OriginsOut,
+    OriginsRequest,
     PaymentRequest,
     PermissionOut,
     PrefixOut,
@@ -42,6 +56,7 @@ from omo.miniapps.schemas import (
     ProfileOut,
     RefundRequest,
     ResolvedOut,
+    ScanOut,
     SecretOut,
     SessionOut,
     SessionRequest,
@@ -91,6 +106,10 @@ ZIP_BODY = {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
+# The camera sends about three frames a second while it looks; a person's scans stay far
+# below these, a script's do not.
+DECODES_PER_MINUTE = Limit("miniapps-decode", 240, 60)
+REQUESTS_PER_MINUTE = Limit("miniapps-request", 300, 60)
 PNG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "The QR code as a PNG image"}
 }
@@ -117,6 +136,12 @@ async def start(app: FastAPI) -> None:
     )
     app.state.miniapps_bridge = BridgeService(
         app.state.miniapps, getattr(app.state, "coupons", None)
+    )
+    app.state.miniapp_backend = BackendService(
+        app.state.db,
+        app.state.clock,
+        app.state.miniapps,
+        allow_private_destinations=settings.webhooks_to_private_networks,
     )
 
 
@@ -579,6 +604,85 @@ async def pay(
     return _order(view)
 
 
+# -- the mini program's own server: registered origins and the bridge's `request` ----------
+
+
+async def backend_service(request: Request) -> BackendService:
+    service: BackendService = request.app.state.miniapp_backend
+    return service
+
+
+Backends = Annotated[BackendService, Depends(backend_service)]
+
+
+@api.get("/apps/{app_id}/request-origins", response_model=OriginsOut, openapi_extra=APP_MEMBER)
+async def request_origins(
+    app_id: uuid.UUID, principal: CurrentPrincipal, backends: Backends
+) -> OriginsOut:
+    return OriginsOut(origins=await backends.origins_for_member(principal.user_id, app_id))
+
+
+@api.put("/apps/{app_id}/request-origins", response_model=OriginsOut, openapi_extra=APP_MANAGER)
+async def set_request_origins(
+    app_id: AppManager, body: OriginsRequest, principal: CurrentPrincipal, backends: Backends
+) -> OriginsOut:
+    """The servers the mini program's `request` may reach (WeChat's "request legal
+    domains"): https origins, or http on loopback when the operator allows it."""
+    chosen = await backends.set_origins_as_manager(principal.user_id, app_id, body.origins)
+    return OriginsOut(origins=chosen)
+
+
+@api.post("/launch/{appid}/request", response_model=BackendResponseOut, openapi_extra=PERSON)
+async def backend_request(
+    appid: str,
+    body: BackendRequest,
+    request: Request,
+    principal: CurrentPrincipal,
+    backends: Backends,
+    trial: bool = False,
+) -> BackendResponseOut:
+    """The bridge's `request`: the host fetches from the mini program's registered server
+    (no cookies, no redirects, 10 s, 1 MiB) and hands back status, headers and data."""
+    limiter: RateLimiter = request.app.state.limiter
+    await limiter.hit(REQUESTS_PER_MINUTE, f"{principal.user_id}:{appid}")
+    answer = await backends.request(
+        appid,
+        principal.user_id,
+        url=body.url,
+        method=body.method,
+        headers=body.header,
+        data=body.data,
+        data_type=body.dataType,
+        trial=trial,
+    )
+    return BackendResponseOut(statusCode=answer.status, header=answer.headers, data=answer.data)
+
+
+# -- the scanner: decode a camera frame or a chosen image -----------------------------------
+
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@api.post("/scanner/decode", response_model=ScanOut, openapi_extra={**PERSON, **IMAGE_BODY})
+async def decode(request: Request, principal: CurrentPrincipal) -> ScanOut:
+    """The codes in a camera frame or a picture (the camera stays in the host page; the
+    host sends stills here). QR codes and retail barcodes (EAN-13/8, UPC-A/E), ..."""
+    limiter: RateLimiter = request.app.state.limiter
+    await limiter.hit(DECODES_PER_MINUTE, str(principal.user_id))
+    data = bytearray()
+    async for chunk in request.stream():
+        data.extend(chunk)
+        if len(data) > MAX_IMAGE_BYTES:
+            raise ProblemError("miniapps-image-too-large", "Send an image of at most 2 MiB.")
+    found = await asyncio.to_thread(decode_image, bytes(data))
+    return ScanOut(codes=[DecodedOut(result=c.text, scanType=c.scan_type) for c in found])
+
+
 # -- developer API (appid + secret) ----------------------------------------------------------
 
 
@@ -600,6 +704,39 @@ async def dev_refund(
 ) -> OrderOut:
     money = parse_money(body.amount, body.currency)
     return _order(await service.refund_order(app_id, order_id, body.refund_id, money))
+
+
+@dev.post("/baskets", response_model=DevBasketOut, openapi_extra=DEVELOPER)
+async def dev_basket(
+    app_id: Developer, body: DevBasketRequest, request: Request, service: MiniApps
+) -> DevBasketOut:
+    """What the coupons engine offers one of the mini program's users for this basket at the
+    organisation's shop: the best coupon they hold and the nearest threshold to unlock."""
+    checkout = CheckoutService(
+        service, request.app.state.identity, request.app.state.coupons, request.app.state.pay
+    )
+    found = await checkout.basket(app_id, body.openid, parse_money(body.amount, body.currency))
+    best = (
+        BestOfferOut(title=found.best.title, discount=_money_out(found.best.discount))
+        if found.best
+        else None
+    )
+    nearest = (
+        NextOfferOut(
+            title=found.nearest.title,
+            spend_more=_money_out(found.nearest.spend_more),
+            discount=_money_out(found.nearest.discount),
+        )
+        if found.nearest
+        else None
+    )
+    return DevBasketOut(best=best, nearest=nearest)
+
+
+def _money_out(money: Money) -> MoneyOut:
+    shown = _money(money)
+    assert shown is not None
+    return shown
 
 
 @dev.post("/sessions", response_model=SessionOut, openapi_extra=DEVELOPER)

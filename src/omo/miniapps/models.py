@@ -159,3 +159,14 @@ class Recent(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), primary_key=True)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RequestOrigin(Base):
+    """A backend origin the organisation registered for its mini program (WeChat's "request
+    legal domains"): the host's `request` bridge call fetches only from these."""
+
+    __tablename__ = "miniapps_request_origins"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("miniapps_apps.id"), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

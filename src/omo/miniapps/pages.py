@@ -201,3 +201,17 @@ async def miniapp_settings_page(request: Request) -> Response:
         subscriptions=await bridge.subscriptions_of(principal.user_id),
         permission_names=permission_names(request),
     )
+
+
+@router.api_route(
+    "/scan",
+    methods=["GET", "HEAD"],
+    response_class=HTMLResponse,
+    openapi_extra=access(Access.PERSON),
+)
+async def scan_page(request: Request) -> Response:
+    """The consumer app's scanner: the camera or an image → the mini program, brand, friend or
+    login code it holds."""
+    if await _principal(request) is None:
+        return RedirectResponse("/login?next=/scan", status_code=303)
+    return render(request, "scan.html")

@@ -257,3 +257,61 @@ class MiniAppCardOut(BaseModel):
 
 class VerificationRequest(RequestModel):
     verified: bool = True
+
+
+class OriginsRequest(RequestModel):
+    origins: list[str] = Field(
+        max_length=20, description="https origins (http on loopback in development)"
+    )
+
+
+class OriginsOut(BaseModel):
+    origins: list[str]
+
+
+class BackendRequest(RequestModel):
+    """The bridge's `request` (wx.request's shape): the host fetches it from the mini
+    program's registered server."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    method: str = Field(default="GET", max_length=7)
+    header: dict[str, str] = Field(default_factory=dict)
+    data: Any = None
+    dataType: str = Field(default="json", pattern=r"^(json|text)$")  # noqa: N815 (wx's name)
+
+
+class BackendResponseOut(BaseModel):
+    statusCode: int  # noqa: N815 (wx.request's names)
+    header: dict[str, str]
+    data: Any
+
+
+class DecodedOut(BaseModel):
+    result: str = Field(description="What the code holds")
+    scanType: str = Field(description="QR_CODE, EAN_13, UPC_A, ...")  # noqa: N815
+
+
+class ScanOut(BaseModel):
+    codes: list[DecodedOut] = Field(description="Every code found, the largest first")
+
+
+class DevBasketRequest(RequestModel):
+    openid: str = Field(min_length=1, max_length=64)
+    amount: str = AMOUNT
+    currency: str = CURRENCY
+
+
+class BestOfferOut(BaseModel):
+    title: str
+    discount: MoneyOut
+
+
+class NextOfferOut(BaseModel):
+    title: str
+    spend_more: MoneyOut
+    discount: MoneyOut
+
+
+class DevBasketOut(BaseModel):
+    best: BestOfferOut | None = Field(description="The best coupon the person holds for it")
+    nearest: NextOfferOut | None = Field(description="Spend this much more to save that much")

@@ -65,6 +65,7 @@
     getUserProfile: (o) => call("getUserProfile", o),
     getLocation: (o) => call("getLocation", o),
     scanCode: (o) => call("scanCode", o),
+    request: (o) => call("request", o),
     requestPayment: (o) => call("requestPayment", o),
     chooseCoupon: (o) => call("chooseCoupon", o),
     requestSubscribeMessage: (o) => call("requestSubscribeMessage", o),

@@ -4,6 +4,7 @@
 // {v: 1, id, ok: false, error: {code, message}}. Nothing else is ever read from the frame.
 
 import { call, problemText } from "./api.js";
+import { scan } from "./scanner.js";
 
 const PROTOCOL = 1;
 const options = JSON.parse(document.getElementById("miniapp-options").textContent);
@@ -138,6 +139,34 @@ function load({ path, query }) {
   backButton.hidden = stack.length < 2;
 }
 
+// `request` (wx.request): the frame has no network; the host asks the server to fetch from
+// the mini program's registered backend and hands back {statusCode, header, data}.
+async function backendRequest(params) {
+  const body = {
+    url: String(params.url || ""),
+    method: String(params.method || "GET").toUpperCase(),
+    header: params.header && typeof params.header === "object" ? params.header : {},
+    dataType: params.dataType === "text" ? "text" : "json",
+  };
+  if (params.data !== undefined) body.data = params.data;
+  return call("POST", `${launchApi}/request${trialQuery}`, body);
+}
+
+// `scanCode` (wx.scanCode): the camera opens in the host, never in the frame; the frame only
+// gets what the code says.
+async function scanCode(params) {
+  await ensureGrant("camera");
+  const box = document.querySelector("[data-scanner]");
+  frame.setAttribute("aria-hidden", "true");
+  try {
+    const code = await scan(box, { onlyImage: false });
+    return { result: code.result, scanType: code.scanType, charSet: "utf-8" };
+  } finally {
+    frame.removeAttribute("aria-hidden");
+    frame.focus();
+  }
+}
+
 const methods = {
   ping: async () => ({}),
   getLaunchOptions: async () => ({
@@ -193,6 +222,8 @@ const methods = {
     return {};
   },
   requestPayment: requestPayment,
+  request: backendRequest,
+  scanCode: scanCode,
   login: async () => {
     const trial = options.trial ? "?trial=true" : "";
     const issued = await call("POST", `/api/v1/miniapps/launch/${options.appid}/login${trial}`);
