@@ -55,6 +55,8 @@ async def test_a_payment_notifies_the_merchant_with_a_signature_and_retries(
     assert body["type"] == "payment.succeeded"
     assert body["data"]["order_id"] == "W-1"
     assert body["data"]["amount_minor"] == 250
+    assert str(customer) not in request.content.decode()  # the payer's internal id: never
+    assert "user_id" not in body["data"]
     await pay.http.aclose()
 
 

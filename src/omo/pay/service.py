@@ -295,6 +295,15 @@ def _proportional(total: int, part: int, whole: int) -> int:
     return total * part // whole if whole else 0
 
 
+# What a payment event tells the merchant's server: never the payer's internal id (a brand
+# sees people only through pseudonyms; the order id is what the merchant keys on).
+_HIDDEN_FROM_MERCHANTS = frozenset({"user_id"})
+
+
+def _merchant_view(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k not in _HIDDEN_FROM_MERCHANTS}
+
+
 class PayService:
     def __init__(
         self,
@@ -1698,7 +1707,11 @@ class PayService:
                         id=new_id(),
                         event_id=event.id,
                         merchant_id=merchant_id,
-                        body={"id": str(event.id), "type": event.topic, "data": event.payload},
+                        body={
+                            "id": str(event.id),
+                            "type": event.topic,
+                            "data": _merchant_view(event.payload),
+                        },
                         attempts=0,
                         status="pending",
                         next_attempt_at=event.occurred_at,
