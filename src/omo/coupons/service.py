@@ -951,7 +951,9 @@ class CouponService:
             decision = await self.gate.take(sale.id, user_id, sale.per_user_limit)
         if decision in ("sold-out", "limit"):
             next_return = await self._next_return(sale.id, now)
-            if next_return <= now and await self._expire(sale.id, now):
+            if next_return <= now:
+                # Ours or a racing caller's sweep may have returned a unit: ask again.
+                await self._expire(sale.id, now)
                 decision = await self.gate.take(sale.id, user_id, sale.per_user_limit)
             elif decision == "sold-out" and self.gate.shared:
                 # Other processes may return units only when holds expire (or, rarely, when a
@@ -1008,6 +1010,9 @@ class CouponService:
         (the conditional update hands each row to one caller only, whichever process)."""
         lock = self._expiring.setdefault(sale_id, asyncio.Lock())
         async with lock:
+            known = self._next_returns.get(sale_id)
+            if known is not None and known > now:
+                return 0  # a caller before us swept (in this process)
             async with self._tx() as session:
                 users = list(
                     (
