@@ -16,6 +16,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from tests.conftest import POSTGRES_URL, REDIS_URL
+from tests.pay.conftest import MakeShop, make_shop, sign_up
 from tests.support.nodes import Node
 
 from omo.app import create_app
@@ -27,6 +28,8 @@ from omo.coupons import service as coupons_service
 from omo.coupons.gate import MemoryGate
 from omo.coupons.models import FlashSale, Reservation
 from omo.coupons.service import CouponService
+
+__all__ = ["make_shop", "sign_up"]
 
 _phones = itertools.count(1)
 
@@ -232,3 +235,44 @@ async def test_two_server_processes_on_redis_sell_exactly_the_stock(
             )
         )
         assert holders.one() == 5
+
+
+async def test_the_claim_answers_like_the_routed_api_and_refuses_strangers(
+    client: httpx.AsyncClient, make_shop: MakeShop, clock: ManualClock, app: FastAPI
+) -> None:
+    """The claim skips the router (coupons.fastpath) but authenticates and answers alike."""
+    shop = await make_shop()
+    sale_id = await _sale(app.state.coupons, clock, stock=2)
+    path = f"/api/v1/coupons/flash-sales/{sale_id}/reservations"
+    anonymous = await client.post(path)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["type"] == "/problems/unauthenticated"
+    forged = await client.post(path, headers={"Authorization": "Bearer not-a-session"})
+    assert forged.status_code == 401
+    client.cookies.set("omo_session", shop.customer.token)
+    cookie_only = await client.post(path)
+    client.cookies.clear()
+    assert cookie_only.json()["type"] == "/problems/csrf-failed"
+    assert await app.state.coupons.sold(sale_id) == 0
+    unknown = await client.post(
+        f"/api/v1/coupons/flash-sales/{uuid.uuid4()}/reservations", headers=shop.customer.auth
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["type"] == "/problems/flash-sale-not-found"
+    malformed = await client.post(
+        "/api/v1/coupons/flash-sales/not-a-sale/reservations", headers=shop.customer.auth
+    )
+    assert malformed.status_code == 422
+    held = await client.post(path, headers=shop.customer.auth)
+    assert held.status_code == 201, held.text
+    assert held.headers["content-type"] == "application/json"
+    assert held.headers["x-content-type-options"] == "nosniff"
+    routed = await client.get(
+        f"/api/v1/coupons/reservations/{held.json()['id']}", headers=shop.customer.auth
+    )
+    assert routed.json() == held.json()
+    assert held.json()["status"] == "held"
+    assert (held.json()["price"]["amount"], held.json()["price"]["currency"]) == ("900.00", "EUR")
+    again = await client.post(path, headers={**shop.customer.auth, "Accept-Language": "it"})
+    assert again.status_code == 409
+    assert again.json()["type"] == "/problems/flash-sale-limit-reached"
