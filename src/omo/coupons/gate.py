@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 Decision = Literal["ok", "sold-out", "limit", "unloaded"]
 
@@ -168,13 +168,19 @@ return 1
 
 # A sale's gate lives this long in Redis after its last (re)load; a later claim reloads it.
 GATE_TTL_SECONDS = 30 * 24 * 3600
+GATE_CONNECTIONS = 32
 
 
 class RedisGate:
     shared = True
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = Redis.from_url(url, decode_responses=True)
+        # A burst of claims waits for one of a few connections instead of opening thousands.
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=GATE_CONNECTIONS, timeout=30, decode_responses=True
+        )
+        self._pool = pool
+        self._redis = Redis(connection_pool=pool)
         self._prefix = prefix + "flash:"
         self._take = self._redis.register_script(_TAKE)
         self._load = self._redis.register_script(_LOAD)
@@ -216,3 +222,4 @@ class RedisGate:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._pool.disconnect()
