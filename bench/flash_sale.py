@@ -49,11 +49,13 @@ async def create_sale(settings: Any, merchant_id: str, units: int) -> str:
         return str(sale.id)
 
 
-async def _reserve_all(url: str, sale_id: str, tokens: list[str]) -> dict[str, Any]:
+async def _reserve_all(
+    url: str, sale_id: str, tokens: list[str], connections: int
+) -> dict[str, Any]:
     latencies: list[float] = []
     won: list[tuple[str, str]] = []
     refused = 0
-    client = LeanClient(url, 256)
+    client = LeanClient(url, connections)
     path = f"/api/v1/coupons/flash-sales/{sale_id}/reservations"
 
     async def buyer(token: str) -> None:
@@ -72,10 +74,12 @@ async def _reserve_all(url: str, sale_id: str, tokens: list[str]) -> dict[str, A
     return {"latencies": latencies, "won": won, "refused": refused}
 
 
-def _load_process(url: str, sale_id: str, tokens: list[str], start: Any, queue: Any) -> None:
+def _load_process(
+    url: str, sale_id: str, tokens: list[str], connections: int, start: Any, queue: Any
+) -> None:
     start.wait()
     try:
-        queue.put(asyncio.run(_reserve_all(url, sale_id, tokens)))
+        queue.put(asyncio.run(_reserve_all(url, sale_id, tokens, connections)))
     except BaseException as error:  # the parent must not wait forever for a dead worker
         queue.put({"error": repr(error)})
         raise
@@ -174,6 +178,9 @@ def main() -> None:
     parser.add_argument("--buyers", type=int, default=20_000)
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--connections", type=int, default=256, help="keep-alive connections per load process"
+    )
     parser.add_argument("--redis-url", default=None, help="the shared stock gate")
     parser.add_argument("--workers", type=int, default=1, help="server processes (Redis)")
     args = parser.parse_args()
@@ -191,7 +198,10 @@ def main() -> None:
         start, queue = context.Event(), context.Queue()
         shares = [world.customer_tokens[i :: args.processes] for i in range(args.processes)]
         workers = [
-            context.Process(target=_load_process, args=(server.url, sale_id, share, start, queue))
+            context.Process(
+                target=_load_process,
+                args=(server.url, sale_id, share, args.connections, start, queue),
+            )
             for share in shares
         ]
         for worker in workers:
@@ -230,6 +240,7 @@ def main() -> None:
                     "gate": "redis" if settings.redis_url else "memory",
                     "server_workers": args.workers,
                     "load_processes": args.processes,
+                    "connections_per_load_process": args.connections,
                     "units": args.units,
                     "buyers": args.buyers,
                     "reserved": len(won),
