@@ -1,6 +1,7 @@
 """A flash sale over HTTP: N units, many concurrent buyers, never oversold.
 
-    python bench/flash_sale.py [--units 200] [--buyers 20000] [--processes 4] [--database-url URL]
+    python bench/flash_sale.py [--units 200] [--buyers 20000] [--processes 2]
+        [--database-url URL [--redis-url URL --workers N]]
 
 Every buyer is a logged-in person; load processes fire all reservations at once
 (POST /api/v1/coupons/flash-sales/{id}/reservations), then each buyer who holds a unit pays
@@ -16,13 +17,17 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from payments_setup import LeanClient, Server, fund, make_settings, percentile, seed
+import httpx
+from payments_setup import LeanClient, Server, free_port, make_settings, percentile, seed
 
 from omo.app import create_app
 from omo.core.money import Money
@@ -44,11 +49,13 @@ async def create_sale(settings: Any, merchant_id: str, units: int) -> str:
         return str(sale.id)
 
 
-async def _reserve_all(url: str, sale_id: str, tokens: list[str]) -> dict[str, Any]:
+async def _reserve_all(
+    url: str, sale_id: str, tokens: list[str], connections: int
+) -> dict[str, Any]:
     latencies: list[float] = []
     won: list[tuple[str, str]] = []
     refused = 0
-    client = LeanClient(url, 256)
+    client = LeanClient(url, connections)
     path = f"/api/v1/coupons/flash-sales/{sale_id}/reservations"
 
     async def buyer(token: str) -> None:
@@ -67,10 +74,12 @@ async def _reserve_all(url: str, sale_id: str, tokens: list[str]) -> dict[str, A
     return {"latencies": latencies, "won": won, "refused": refused}
 
 
-def _load_process(url: str, sale_id: str, tokens: list[str], start: Any, queue: Any) -> None:
+def _load_process(
+    url: str, sale_id: str, tokens: list[str], connections: int, start: Any, queue: Any
+) -> None:
     start.wait()
     try:
-        queue.put(asyncio.run(_reserve_all(url, sale_id, tokens)))
+        queue.put(asyncio.run(_reserve_all(url, sale_id, tokens, connections)))
     except BaseException as error:  # the parent must not wait forever for a dead worker
         queue.put({"error": repr(error)})
         raise
@@ -88,6 +97,56 @@ async def _pay_all(url: str, won: list[tuple[str, str]]) -> tuple[int, list[Any]
     await client.close()
     failures = [body for status, body in answers if status != 200]
     return len(answers) - len(failures), failures[:5]
+
+
+async def fund(settings: Any, user_ids: list[str]) -> None:
+    """Money for each winner; a top-up the sandbox bank declines (a slow bank call on a busy
+    machine) is tried again under a new request id."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        for user in user_ids:
+            for attempt in range(5):
+                result = await app.state.pay.top_up(
+                    uuid.UUID(user),
+                    f"bench-fund-{attempt}",
+                    f"BENCH-{user}",
+                    Money.of("100.00", "EUR"),
+                )
+                if result.status == "succeeded":
+                    break
+
+
+def start_server(settings: Any, workers: int) -> Server:
+    """`omo serve` (one process), or `omo serve --workers N` on PostgreSQL + Redis, where the
+    stock gate is shared through Redis."""
+    if workers == 1:
+        return Server(settings)
+    server = Server.__new__(Server)
+    server.port = free_port()
+    server.url = f"http://127.0.0.1:{server.port}"
+    env = {
+        **os.environ,
+        "OMO_DATA_DIR": str(settings.data_dir),
+        "OMO_SECRET_KEY": settings.secret_key or "",
+        "OMO_PORT": str(server.port),
+        "OMO_LOG_LEVEL": "warning",
+        "OMO_DATABASE_URL": settings.database_url,
+        "OMO_REDIS_URL": settings.redis_url,
+        "OMO_REDIS_PREFIX": settings.redis_prefix,
+    }
+    server.log = settings.data_dir / "server.log"
+    command = [sys.executable, "-m", "omo.cli", "serve", "--workers", str(workers)]
+    with server.log.open("w") as output:
+        server.process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                time.sleep(3 * workers)  # every worker up, not just the first
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise RuntimeError("server did not start:\n" + server.log.read_text())
 
 
 def bare_sqlite(path: str, buyers: int, units: int) -> float:
@@ -117,19 +176,32 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--units", type=int, default=200)
     parser.add_argument("--buyers", type=int, default=20_000)
-    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--connections", type=int, default=256, help="keep-alive connections per load process"
+    )
+    parser.add_argument("--redis-url", default=None, help="the shared stock gate")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (Redis)")
     args = parser.parse_args()
+    if args.workers > 1 and not (args.redis_url and args.database_url):
+        parser.error("--workers N needs --database-url (PostgreSQL) and --redis-url")
     settings = make_settings(args.database_url)
+    if args.redis_url:
+        settings.redis_url = args.redis_url
+        settings.redis_prefix = f"omobench:{uuid.uuid4().hex[:8]}:"
     world = asyncio.run(seed(settings, args.buyers))
     sale_id = asyncio.run(create_sale(settings, world.merchant_id, args.units))
-    server = Server(settings)
+    server = start_server(settings, args.workers)
     try:
         context = multiprocessing.get_context("spawn")
         start, queue = context.Event(), context.Queue()
         shares = [world.customer_tokens[i :: args.processes] for i in range(args.processes)]
         workers = [
-            context.Process(target=_load_process, args=(server.url, sale_id, share, start, queue))
+            context.Process(
+                target=_load_process,
+                args=(server.url, sale_id, share, args.connections, start, queue),
+            )
             for share in shares
         ]
         for worker in workers:
@@ -147,7 +219,7 @@ def main() -> None:
         won = [item for result in results for item in result["won"]]
         latencies = [value for result in results for value in result["latencies"]]
         ids = dict(zip(world.customer_tokens, world.customer_ids, strict=True))
-        asyncio.run(fund(settings, [ids[token] for token, _ in won], "100.00", "EUR"))
+        asyncio.run(fund(settings, [ids[token] for token, _ in won]))
         paid, pay_failures = asyncio.run(_pay_all(server.url, won))
     finally:
         server.stop()
@@ -165,6 +237,10 @@ def main() -> None:
                 "bench": "flash-sale",
                 "figures": {
                     "backend": "sqlite" if settings.is_sqlite else "postgresql",
+                    "gate": "redis" if settings.redis_url else "memory",
+                    "server_workers": args.workers,
+                    "load_processes": args.processes,
+                    "connections_per_load_process": args.connections,
                     "units": args.units,
                     "buyers": args.buyers,
                     "reserved": len(won),

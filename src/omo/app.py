@@ -30,6 +30,7 @@ from omo.core.errors import (
 )
 from omo.core.http import PlatformMiddleware
 from omo.core.ratelimit import RateLimited, RateLimiter
+from omo.coupons.fastpath import FlashClaims
 from omo.identity.service import IdentityService
 from omo.identity.sms import HttpSmsSender, LogSmsSender, SmsSender
 from omo.miniapps.origin import MiniAppOrigin
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         )
 
     app.add_exception_handler(RateLimited, on_rate_limited)
+    # Inside the platform middleware: a flash sale's claims skip the router (coupons.fastpath).
+    app.add_middleware(FlashClaims)
     app.add_middleware(
         PlatformMiddleware,
         max_body=settings.max_request_bytes,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal, Principal
+from omo.coupons.gate import MemoryGate, RedisGate, StockGate
 from omo.coupons.schemas import (
     AwardOut,
     AwardRequest,
@@ -54,7 +55,18 @@ Coupons = Annotated[CouponService, Depends(coupon_service)]
 
 async def start(app: FastAPI) -> None:
     pay: PayService = app.state.pay
-    app.state.coupons = CouponService(app.state.db, app.state.clock, writer=pay.writer)
+    settings = app.state.settings
+    # Several `omo serve` processes share Redis; one process alone keeps the gate in memory.
+    gate: StockGate = (
+        RedisGate(settings.redis_url, settings.redis_prefix) if settings.redis_url else MemoryGate()
+    )
+    service = CouponService(app.state.db, app.state.clock, writer=pay.writer, gate=gate)
+    await service.rebuild_gates()
+    app.state.coupons = service
+
+
+async def stop(app: FastAPI) -> None:
+    await app.state.coupons.gate.close()
 
 
 async def _member(request: Request, principal: Principal, merchant_id: uuid.UUID) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omo.core.clock import Clock
@@ -29,6 +29,7 @@ from omo.core.events import DomainEvent, record_event
 from omo.core.ids import new_id
 from omo.core.money import Money
 from omo.coupons import events
+from omo.coupons.gate import Decision, MemoryGate, StockGate
 from omo.coupons.models import Campaign, Coupon, FlashSale, PaymentAward, Reservation
 
 register("campaign-not-partner", 403, "This campaign is not yours to hand out")
@@ -506,16 +507,61 @@ class _SoldOut(Exception):  # noqa: N818 - internal signal
         self.until = until
 
 
+class _LimitReached(Exception):  # noqa: N818 - internal signal
+    pass
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+# With a shared (Redis) gate, a process answers "sold out" from memory for this long at most.
+SHARED_SOLD_OUT_HINT = timedelta(milliseconds=250)
+SHARED_NEXT_RETURN_CHECK = timedelta(seconds=1)
+
+# The flash-sale statements, built once (a popular sale runs them thousands of times).
+_SALE_TAKEN = select(FlashSale.taken).where(FlashSale.id == bindparam("sale"))
+_SALE_HOLDERS = (
+    select(Reservation.user_id, func.count())
+    .where(Reservation.sale_id == bindparam("sale"), Reservation.status.in_(("held", "paid")))
+    .group_by(Reservation.user_id)
+)
+_NEXT_RETURN = select(func.min(Reservation.expires_at)).where(
+    Reservation.sale_id == bindparam("sale"), Reservation.status == "held"
+)
+_TAKE_UNIT = (
+    update(FlashSale)
+    .where(FlashSale.id == bindparam("sale"), FlashSale.taken < FlashSale.stock)
+    .values(taken=FlashSale.taken + 1)
+)
+_HOLDS_OF = (
+    select(func.count())
+    .select_from(Reservation)
+    .where(
+        Reservation.sale_id == bindparam("sale"),
+        Reservation.user_id == bindparam("user"),
+        Reservation.status.in_(("held", "paid")),
+    )
+)
+_INSERT_RESERVATION = insert(Reservation)
+
+
 class CouponService:
     """Campaigns, claims, baskets and flash sales over one database and clock."""
 
-    def __init__(self, db: Database, clock: Clock, writer: asyncio.Lock | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        writer: asyncio.Lock | None = None,
+        gate: StockGate | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         # On SQLite (one writer) our writers queue here instead of sleeping in SQLite's busy
         # handler; the pay context shares the same lock.
         self._writer = writer if writer is not None or not db.is_sqlite else asyncio.Lock()
+        self.gate: StockGate = gate or MemoryGate()
         self._sold_out_until: dict[uuid.UUID, datetime] = {}
+        self._next_returns: dict[uuid.UUID, datetime] = {}
+        self._expiring: dict[uuid.UUID, asyncio.Lock] = {}
         self._sales: dict[uuid.UUID, FlashSale] = {}
 
     @contextlib.asynccontextmanager
@@ -860,95 +906,161 @@ class CouponService:
         return sale
 
     async def reserve(self, user_id: uuid.UUID, sale_id: uuid.UUID) -> ReservationView:
-        """Hold one unit for this buyer until the payment time limit; never more than stock."""
+        """Hold one unit for this buyer until the payment time limit; never more than stock.
+
+        The stock gate decides first (no database work for a refusal); a unit it lets through
+        is then taken in the database by a conditional update, which stays the guarantee."""
         now = self.clock.now()
         sale = await self._sale_row(sale_id)
         if now < sale.starts_at:
             raise ProblemError("flash-sale-not-started", "Come back when the sale starts.")
-        until = self._sold_out_until.get(sale_id)
-        if until is not None and now < until:
+        decision = await self._decide(sale, user_id, now)
+        if decision == "limit":
+            raise ProblemError("flash-sale-limit-reached", "Pay for the one you reserved.")
+        if decision != "ok":
             raise ProblemError("flash-sale-sold-out", "Every unit is reserved or sold.")
         expires_at = now + timedelta(seconds=sale.hold_seconds)
-        if await self._sold_out(sale, now):
-            raise ProblemError("flash-sale-sold-out", "Every unit is reserved or sold.")
         try:
-            reservation = await self._hold(sale, user_id, now, expires_at)
-        except _SoldOut as sold_out:
-            self.note_sold_out(sale_id, sold_out.until)
+            reservation_id = await self._hold(sale, user_id, expires_at)
+        except _SoldOut:
+            # The gate let through a unit the database does not have: keep it consumed.
+            await self.gate.give_back(sale_id, [user_id], units=False)
             raise ProblemError("flash-sale-sold-out", "Every unit is reserved or sold.") from None
+        except _LimitReached:
+            await self.gate.give_back(sale_id, [user_id], holds=False)
+            raise ProblemError(
+                "flash-sale-limit-reached", "Pay for the one you reserved."
+            ) from None
+        except BaseException:
+            await self.gate.give_back(sale_id, [user_id])
+            raise
+        known = self._next_returns.get(sale_id)
+        if known is not None and expires_at < known:
+            self._next_returns[sale_id] = expires_at
         return ReservationView(
-            reservation.id, sale_id, "held", expires_at, Money(sale.price_minor, sale.currency)
+            reservation_id, sale_id, "held", expires_at, Money(sale.price_minor, sale.currency)
         )
 
-    async def _sold_out(self, sale: FlashSale, now: datetime) -> bool:
-        """A read-only look: no unit left and none whose hold has run out."""
+    async def _decide(self, sale: FlashSale, user_id: uuid.UUID, now: datetime) -> Decision:
+        hint = self._sold_out_until.get(sale.id)
+        if hint is not None and now < hint:
+            return "sold-out"
+        decision = await self.gate.take(sale.id, user_id, sale.per_user_limit)
+        if decision == "unloaded":
+            await self._load_gate(sale, replace=False)
+            decision = await self.gate.take(sale.id, user_id, sale.per_user_limit)
+        if decision in ("sold-out", "limit"):
+            next_return = await self._next_return(sale.id, now)
+            if next_return <= now:
+                # Ours or a racing caller's sweep may have returned a unit: ask again.
+                await self._expire(sale.id, now)
+                decision = await self.gate.take(sale.id, user_id, sale.per_user_limit)
+            elif decision == "sold-out" and self.gate.shared:
+                # Other processes may return units only when holds expire (or, rarely, when a
+                # database write fails): ask Redis again at that time, or after a moment.
+                self._sold_out_until[sale.id] = min(next_return, now + SHARED_SOLD_OUT_HINT)
+        return decision
+
+    async def _load_gate(self, sale: FlashSale, *, replace: bool) -> None:
+        """The gate's view of a sale, read from the database (the truth)."""
         async with self.db.sessions() as session:
-            taken = await session.scalar(select(FlashSale.taken).where(FlashSale.id == sale.id))
-            if taken is None or taken < sale.stock:
-                return False
-            next_return = await session.scalar(
-                select(func.min(Reservation.expires_at)).where(
-                    Reservation.sale_id == sale.id, Reservation.status == "held"
-                )
-            )
-        if next_return is not None and next_return <= now:
-            return False
-        self.note_sold_out(sale.id, next_return)
-        return True
+            taken = await session.scalar(_SALE_TAKEN, {"sale": sale.id})
+            holders = (await session.execute(_SALE_HOLDERS, {"sale": sale.id})).all()
+        left = sale.stock - int(taken or 0)
+        await self.gate.load(
+            sale.id, left, {user: int(count) for user, count in holders}, replace=replace
+        )
 
-    async def _hold(
-        self, sale: FlashSale, user_id: uuid.UUID, now: datetime, expires_at: datetime
-    ) -> Reservation:
-        sale_id = sale.id
-        async with self._tx() as session:
-            released = await session.execute(
-                update(Reservation)
-                .where(
-                    Reservation.sale_id == sale_id,
-                    Reservation.status == "held",
-                    Reservation.expires_at <= now,
-                )
-                .values(status="expired")
-            )
-            returned = int(released.rowcount or 0)  # type: ignore[attr-defined]
-            if returned:
-                await session.execute(
-                    update(FlashSale)
-                    .where(FlashSale.id == sale_id)
-                    .values(taken=FlashSale.taken - returned)
-                )
-            taken = await session.execute(
-                update(FlashSale)
-                .where(FlashSale.id == sale_id, FlashSale.taken < FlashSale.stock)
-                .values(taken=FlashSale.taken + 1)
-            )
-            if not taken.rowcount:  # type: ignore[attr-defined]
-                next_return = await session.scalar(
-                    select(func.min(Reservation.expires_at)).where(
-                        Reservation.sale_id == sale_id, Reservation.status == "held"
+    async def rebuild_gates(self) -> None:
+        """At start: every sale with units not yet paid gets its gate from the database."""
+        async with self.db.sessions() as session:
+            sales = (await session.scalars(select(FlashSale))).all()
+            paid = dict(
+                (
+                    await session.execute(
+                        select(Reservation.sale_id, func.count())
+                        .where(Reservation.status == "paid")
+                        .group_by(Reservation.sale_id)
                     )
-                )
-                raise _SoldOut(next_return)
-            mine = await session.scalar(
-                select(func.count())
-                .select_from(Reservation)
-                .where(
-                    Reservation.sale_id == sale_id,
-                    Reservation.user_id == user_id,
-                    Reservation.status.in_(("held", "paid")),
-                )
+                ).all()
             )
-            if int(mine or 0) >= sale.per_user_limit:
-                raise ProblemError("flash-sale-limit-reached", "Pay for the one you reserved.")
-            reservation = Reservation(
-                id=new_id(), sale_id=sale_id, user_id=user_id, status="held", expires_at=expires_at
-            )
-            session.add(reservation)
-        return reservation
+        for sale in sales:
+            if int(paid.get(sale.id, 0)) < sale.stock:
+                await self._load_gate(sale, replace=True)
 
-    def note_sold_out(self, sale_id: uuid.UUID, until: datetime | None) -> None:
-        """Refuse further buyers without a database write until a held unit may return."""
-        self._sold_out_until[sale_id] = until or datetime.max.replace(tzinfo=UTC)
+    async def _next_return(self, sale_id: uuid.UUID, now: datetime) -> datetime:
+        """When the first held unit of the sale runs out (holds all last as long, so a newer
+        hold never runs out earlier); `datetime.max` when none is held."""
+        known = self._next_returns.get(sale_id)
+        if known is None:
+            async with self.db.sessions() as session:
+                found = await session.scalar(_NEXT_RETURN, {"sale": sale_id})
+            known = self._next_returns[sale_id] = self._or_never(found, now)
+        return known
+
+    def _or_never(self, found: datetime | None, now: datetime) -> datetime:
+        """No unit held: none can return, unless another process holds one we do not know
+        of (shared gate): then look again in a second."""
+        if found is not None:
+            return found
+        return now + SHARED_NEXT_RETURN_CHECK if self.gate.shared else _NEVER
+
+    async def _expire(self, sale_id: uuid.UUID, now: datetime) -> int:
+        """Holds past their time limit end; each unit returns to stock and to the gate once
+        (the conditional update hands each row to one caller only, whichever process)."""
+        lock = self._expiring.setdefault(sale_id, asyncio.Lock())
+        async with lock:
+            known = self._next_returns.get(sale_id)
+            if known is not None and known > now:
+                return 0  # a caller before us swept (in this process)
+            async with self._tx() as session:
+                users = list(
+                    (
+                        await session.scalars(
+                            update(Reservation)
+                            .where(
+                                Reservation.sale_id == sale_id,
+                                Reservation.status == "held",
+                                Reservation.expires_at <= now,
+                            )
+                            .values(status="expired")
+                            .returning(Reservation.user_id)
+                        )
+                    ).all()
+                )
+                if users:
+                    await session.execute(
+                        update(FlashSale)
+                        .where(FlashSale.id == sale_id)
+                        .values(taken=FlashSale.taken - len(users))
+                    )
+                found = await session.scalar(_NEXT_RETURN, {"sale": sale_id})
+            self._next_returns[sale_id] = self._or_never(found, now)
+            self._sold_out_until.pop(sale_id, None)
+            await self.gate.give_back(sale_id, users)
+        return len(users)
+
+    async def _hold(self, sale: FlashSale, user_id: uuid.UUID, expires_at: datetime) -> uuid.UUID:
+        """The database's side of a unit the gate let through (prebuilt statements)."""
+        reservation_id = new_id()
+        async with self._tx() as session:
+            taken = await session.execute(_TAKE_UNIT, {"sale": sale.id})
+            if not taken.rowcount:  # type: ignore[attr-defined]
+                raise _SoldOut(None)
+            mine = await session.scalar(_HOLDS_OF, {"sale": sale.id, "user": user_id})
+            if int(mine or 0) >= sale.per_user_limit:
+                raise _LimitReached
+            await session.execute(
+                _INSERT_RESERVATION,
+                {
+                    "id": reservation_id,
+                    "sale_id": sale.id,
+                    "user_id": user_id,
+                    "status": "held",
+                    "expires_at": expires_at,
+                },
+            )
+        return reservation_id
 
     async def reservation(self, user_id: uuid.UUID, reservation_id: uuid.UUID) -> ReservationView:
         async with self.db.sessions() as session:
