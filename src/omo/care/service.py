@@ -407,10 +407,11 @@ class CareService:
         return set(rows.all())
 
     async def _reach(
-        self, session: AsyncSession, actor: uuid.UUID, cid: uuid.UUID
+        self, session: AsyncSession, actor: uuid.UUID, cid: uuid.UUID, lock: bool = False
     ) -> tuple[Conversation, str]:
-        """The conversation and the actor's role, if they may see it (else 404)."""
-        conversation = await session.get(Conversation, cid)
+        """The conversation and the actor's role, if they may see it (else 404); `lock` for a
+        change (two clicks, two agents: the second sees the first's result)."""
+        conversation = await session.get(Conversation, cid, with_for_update=lock)
         if conversation is None:
             raise ProblemError("not-found", "No such conversation.")
         try:
@@ -1235,7 +1236,7 @@ class CareService:
         target = (await self.identity.find_by_omo_id(omo_id)).user_id if omo_id else None
         notices = _Notices()
         async with self.db.transaction() as session:
-            conversation, role = await self._reach(session, actor, cid)
+            conversation, role = await self._reach(session, actor, cid, lock=True)
             if role not in MANAGERS and conversation.assignee_id not in (None, actor):
                 raise ProblemError(
                     "care-not-allowed", "Only its agent or a brand admin can transfer this."
@@ -1267,7 +1268,7 @@ class CareService:
         """A person takes the conversation from the bot (or from the queue) in one action."""
         notices = _Notices()
         async with self.db.transaction() as session:
-            conversation, _role = await self._reach(session, actor, cid)
+            conversation, _role = await self._reach(session, actor, cid, lock=True)
             if conversation.status == "resolved":
                 raise ProblemError("care-invalid", "This conversation is resolved.")
             if conversation.status == "snoozed":
@@ -1284,7 +1285,7 @@ class CareService:
         """Hand the conversation to the bot: pending, out of the agent's load."""
         notices = _Notices()
         async with self.db.transaction() as session:
-            conversation, _role = await self._reach(session, actor, cid)
+            conversation, _role = await self._reach(session, actor, cid, lock=True)
             if conversation.status == "resolved":
                 raise ProblemError("care-invalid", "This conversation is resolved.")
             team = conversation.team_id
@@ -1328,7 +1329,7 @@ class CareService:
                 raise ProblemError("care-invalid", "Snooze for at most a year.")
         notices = _Notices()
         async with self.db.transaction() as session:
-            conversation, role = await self._reach(session, actor, cid)
+            conversation, role = await self._reach(session, actor, cid, lock=True)
             if role not in MANAGERS and conversation.assignee_id not in (None, actor):
                 raise ProblemError(
                     "care-not-allowed", "Only its agent or a brand admin can snooze this."
@@ -1588,7 +1589,7 @@ class CareService:
         notices = _Notices()
         now = self.clock.now()
         async with self.db.transaction() as session:
-            conversation, _role = await self._reach(session, actor, cid)
+            conversation, _role = await self._reach(session, actor, cid, lock=True)
             if conversation.status == "resolved":
                 raise ProblemError("care-invalid", "This conversation is resolved.")
             team = conversation.team_id
@@ -1608,18 +1609,19 @@ class CareService:
                 await self._audience(session, conversation), _frame("resolved", conversation)
             )
             settings = await self._settings(session, conversation.account_id)
+            # marked before the question leaves: the customer sees it live and may answer
+            # before a later write would land
+            conversation.csat_requested_at = now
             row = conversation
         language = settings.language if settings is not None else "en"
         question = translations(language).gettext(CSAT_QUESTION)
         try:
             await self.accounts.brand_send(row.account_id, row.openid, {"text": question})
-        except ProblemError:
-            pass  # no consent or window closed: no survey
-        else:
+        except ProblemError:  # no consent or window closed: no survey
             async with self.db.transaction() as session:
                 stored = await session.get(Conversation, cid)
                 if stored is not None:
-                    stored.csat_requested_at = now
+                    stored.csat_requested_at = None
                     row = stored
         await self._publish(notices)
         return (await self._views([row]))[0]
@@ -1629,7 +1631,7 @@ class CareService:
     ) -> ConversationView:
         clean = _clean_labels(labels)
         async with self.db.transaction() as session:
-            conversation, _role = await self._reach(session, actor, cid)
+            conversation, _role = await self._reach(session, actor, cid, lock=True)
             conversation.labels = clean
             row = conversation
         return (await self._views([row]))[0]

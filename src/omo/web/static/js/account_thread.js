@@ -8,9 +8,15 @@ import { ChatSocket } from "./chat_socket.js";
 const thread = document.querySelector("[data-account-thread]");
 
 let refreshing = null;
+let again = false;
 
+// One fetch at a time; a change announced while one is on its way fetches once more after
+// it (its answer may predate the change), so the last update is never lost.
 async function refresh() {
-  if (refreshing) return refreshing;
+  if (refreshing) {
+    again = true;
+    return refreshing;
+  }
   refreshing = (async () => {
     try {
       const response = await fetch(window.location.href, {
@@ -23,6 +29,10 @@ async function refresh() {
       if (list) thread.replaceChildren(...list.childNodes);
     } finally {
       refreshing = null;
+      if (again) {
+        again = false;
+        refresh();
+      }
     }
   })();
   return refreshing;
