@@ -1,7 +1,7 @@
 """The brand console in a real browser: axe-core on every console page in every language, and
 the whole care journey — a customer writes to a brand, the agent sees it arrive (no reload),
-replies (by keyboard), the customer reads the reply, the agent resolves and the customer
-rates it."""
+replies (by keyboard), the customer reads the reply as it arrives (no reload either), the agent
+resolves and the customer rates it."""
 
 from __future__ import annotations
 
@@ -183,9 +183,12 @@ def test_a_customer_is_answered_from_the_console_and_rates_the_care(
     customer.goto(f"{live_server.url}/accounts/{account}")
     customer.get_by_role("button", name="Follow").click()
     expect(customer.get_by_role("button", name="Unfollow")).to_be_visible()
+    # the page's scripts ran and it listens on the realtime gateway
+    expect(customer.locator("[data-account-thread]")).to_have_attribute("data-online", "true")
     customer.get_by_role("textbox", name="Message").fill("My cappuccino was cold")
     customer.get_by_role("button", name="Send").click()
     expect(_thread(customer).last).to_contain_text("My cappuccino was cold")
+    expect(customer.locator("[data-account-thread]")).to_have_attribute("data-online", "true")
 
     # it appears in the agent's inbox without a reload, assigned to them
     row = agent.get_by_role("link", name="My cappuccino was cold")
@@ -200,9 +203,10 @@ def test_a_customer_is_answered_from_the_console_and_rates_the_care(
     agent.keyboard.press("Control+Enter")
     expect(agent.locator("[data-live=thread]")).to_contain_text("Sorry! A new one is on us.")
 
-    # the customer sees the reply
-    customer.reload()
-    expect(_thread(customer).last).to_contain_text("Sorry! A new one is on us.")
+    # the customer sees the reply arrive without a reload (the same realtime gateway)
+    expect(_thread(customer).last).to_contain_text("Sorry! A new one is on us.", timeout=10_000)
+    # sent once: the console's forms are the console's own (not also the pages' generic ones)
+    expect(_thread(customer).filter(has_text="Sorry! A new one is on us.")).to_have_count(1)
 
     # the agent resolves; the customer is asked for a rating and gives one
     agent.get_by_role("button", name="Resolve").focus()
@@ -210,8 +214,9 @@ def test_a_customer_is_answered_from_the_console_and_rates_the_care(
     expect(agent.locator("[data-live=summary]")).to_have_attribute(
         "data-conversation-status", "resolved"
     )
-    customer.reload()
-    expect(_thread(customer).last).to_contain_text("How did we do?")
+    # the reloaded page is listening again before the customer answers
+    expect(agent.locator("[data-console]")).to_have_attribute("data-online", "true")
+    expect(_thread(customer).last).to_contain_text("How did we do?", timeout=10_000)
     customer.get_by_role("textbox", name="Message").fill("5 warm and quick")
     customer.get_by_role("button", name="Send").click()
     expect(agent.locator("[data-live=summary]")).to_contain_text("Rated 5 of 5", timeout=10_000)

@@ -45,6 +45,18 @@ class MessageReceived(AccountEvent):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class BotAnswered(AccountEvent):
+    """The brand's server answered a follower's event through its webhook: with a passive
+    text reply (its bot handled it) or `transfer_customer_service` (to the brand's people,
+    optionally a named kf account). Customer care holds or hands over the conversation."""
+
+    topic: ClassVar[str] = "accounts.bot_answered"
+    answered: str  # the topic of the event answered
+    transfer: bool
+    kf_account: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class MenuClicked(AccountEvent):
     topic: ClassVar[str] = "accounts.menu_clicked"
     action: str  # click | view

@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omo.accounts.events import (
+    BotAnswered,
     BroadcastSent,
     Followed,
     MenuClicked,
@@ -70,7 +71,7 @@ from omo.core.broker import Broker, BrokerClosedError
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
-from omo.core.events import DomainEvent, StoredEvent, consume, record_event
+from omo.core.events import DomainEvent, StoredEvent, announce, consume, record_event
 from omo.core.i18n import SUPPORTED, translations
 from omo.core.ids import new_id
 from omo.core.money import Money
@@ -895,6 +896,7 @@ class AccountService:
                 reply = await self._automatic_reply(session, account, text, locale)
                 if reply:
                     items.append(self._append(session, account_id, user_id, "out", {"text": reply}))
+        await announce(self.broker, MessageReceived.topic)  # care reads it at once
         await self._push(user_id, account_id, items[1:])
         return items
 
@@ -1902,15 +1904,39 @@ class AccountService:
 
     async def passive_reply(self, account_id: uuid.UUID, openid: str, text: str) -> None:
         """The brand server's passive XML reply, delivered to the follower as a message."""
+        await self.bot_answered(account_id, openid, MessageReceived.topic, "text", text)
+
+    async def bot_answered(
+        self, account_id: uuid.UUID, openid: str, answered: str, kind: str, said: str
+    ) -> None:
+        """The brand server answered an event through its webhook: a passive text reply
+        (`kind` "text", delivered to the follower) or "transfer" to the brand's people (`said`
+        is the kf account, maybe ''). Recorded as `BotAnswered` in the same transaction, for
+        customer care to hold or hand over the conversation."""
         async with self.db.transaction() as session:
             follow = await session.scalar(
                 select(Follow).where(Follow.account_id == account_id, Follow.openid == openid)
             )
             if follow is None or not follow.following:
                 return
-            item = self._append(session, account_id, follow.user_id, "out", {"text": text})
+            items = []
+            if kind == "text":
+                items.append(
+                    self._append(session, account_id, follow.user_id, "out", {"text": said})
+                )
+            self._record(
+                session,
+                BotAnswered(
+                    account_id=account_id,
+                    openid=openid,
+                    answered=answered,
+                    transfer=kind == "transfer",
+                    kf_account=said if kind == "transfer" else "",
+                ),
+            )
             user_id = follow.user_id
-        await self._push(user_id, account_id, [item])
+        await announce(self.broker, BotAnswered.topic)
+        await self._push(user_id, account_id, items)
 
     # -- for customer care (omo.care): the thread by openid ---------------------------------
 

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from omo.accounts.service import EVERYONE, MANAGERS, AccountService, ThreadItem
-from omo.care import pages
+from omo.care import pages, wechat
 from omo.care.schemas import (
     AgentOut,
     AgentRequest,
@@ -29,6 +29,7 @@ from omo.care.schemas import (
     ReportRowOut,
     SettingsOut,
     SettingsRequest,
+    SnoozeRequest,
     TeamAccountsRequest,
     TeamOut,
     TeamRequest,
@@ -163,6 +164,7 @@ def conversation_out(view: ConversationView) -> ConversationOut:
         breached=view.breached,
         csat_score=view.csat_score,
         csat_comment=view.csat_comment,
+        snoozed_until=view.snoozed_until,
     )
 
 
@@ -269,7 +271,7 @@ async def inbox(
     organisation_id: OrgMember,
     principal: CurrentPrincipal,
     care: Care,
-    status: Literal["open", "pending", "resolved"] | None = None,
+    status: Literal["open", "pending", "snoozed", "resolved"] | None = None,
     assignee: Literal["me", "unassigned", "any"] = "any",
     label: Annotated[str, Query(max_length=30)] = "",
     breached: bool = False,
@@ -373,6 +375,19 @@ async def hold(
 
 
 @native.post(
+    "/conversations/{conversation_id}/snooze", response_model=ConversationOut, openapi_extra=AGENT
+)
+async def snooze(
+    conversation_id: Serving, body: SnoozeRequest, principal: CurrentPrincipal, care: Care
+) -> ConversationOut:
+    """Out of the inbox until `until` or for `minutes` (or until the customer writes
+    again), then open."""
+    return conversation_out(
+        await care.snooze(principal.user_id, conversation_id, body.until, body.minutes)
+    )
+
+
+@native.post(
     "/conversations/{conversation_id}/resolve", response_model=ConversationOut, openapi_extra=AGENT
 )
 async def resolve(
@@ -470,4 +485,5 @@ async def report(
 
 
 router.include_router(native)
+router.include_router(wechat.router)
 router.include_router(pages.router)

@@ -43,7 +43,10 @@ class Agent(Base):
     load: Mapped[int] = mapped_column(Integer, default=0)
     last_assigned_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_care_agents_pick", "team_id", "load", "last_assigned_at"),)
+    __table_args__ = (
+        Index("ix_care_agents_pick", "team_id", "load", "last_assigned_at"),
+        Index("ix_care_agents_turn", "team_id", "last_assigned_at"),
+    )
 
 
 class Conversation(Base):
@@ -55,7 +58,7 @@ class Conversation(Base):
     organisation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     openid: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(10))  # open | pending | resolved
+    status: Mapped[str] = mapped_column(String(10))  # open | pending | snoozed | resolved
     held_by_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     team_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     assignee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
@@ -72,11 +75,17 @@ class Conversation(Base):
     csat_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     csat_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     csat_comment: Mapped[str] = mapped_column(String(500), default="")
+    # snoozed: out of the inbox views until `snoozed_until` (None: until the customer writes)
+    snoozed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # since when a person (not the bot) has it: a take-over, a reply, a kf session
+    human_since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     __table_args__ = (
         Index("ix_care_conversations_customer", "account_id", "openid", "opened_at"),
         Index("ix_care_conversations_inbox", "organisation_id", "status", "last_message_at"),
         Index("ix_care_conversations_queue", "team_id", "assignee_id", "status", "opened_at"),
+        Index("ix_care_conversations_snoozed", "status", "snoozed_until"),
     )
 
 

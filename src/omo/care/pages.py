@@ -70,7 +70,7 @@ async def console_home(request: Request) -> Response:
 async def console_inbox(
     request: Request,
     organisation_id: uuid.UUID,
-    status: Literal["open", "pending", "resolved", ""] = "",
+    status: Literal["open", "pending", "snoozed", "resolved", ""] = "",
     assignee: Literal["me", "unassigned", "any"] = "any",
     label: Annotated[str, Query(max_length=30)] = "",
     breached: bool = False,

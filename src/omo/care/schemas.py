@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from omo.core.schemas import RequestModel
 
@@ -49,7 +49,7 @@ class ConversationOut(BaseModel):
     organisation_id: uuid.UUID
     account_id: uuid.UUID
     openid: str
-    status: Literal["open", "pending", "resolved"]
+    status: Literal["open", "pending", "snoozed", "resolved"]
     held_by_bot: bool
     team_id: uuid.UUID | None
     assignee: str | None
@@ -64,6 +64,7 @@ class ConversationOut(BaseModel):
     breached: bool
     csat_score: int | None
     csat_comment: str
+    snoozed_until: datetime | None = None  # with status snoozed: None = until they write
 
 
 class ThreadItemOut(BaseModel):
@@ -175,3 +176,11 @@ class ReportOut(BaseModel):
     by_agent: list[ReportRowOut]
     by_team: list[ReportRowOut]
     by_label: list[ReportRowOut]
+
+
+class SnoozeRequest(RequestModel):
+    """Until when: `until` (with its UTC offset) or `minutes` from now — at least a minute and
+    at most a year ahead; neither: until the customer writes again."""
+
+    until: AwareDatetime | None = None
+    minutes: int | None = Field(default=None, ge=1, le=366 * 24 * 60)

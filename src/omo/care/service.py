@@ -26,9 +26,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy import text as text_clause
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,12 +50,19 @@ from omo.care.models import (
     Team,
     TeamAccount,
 )
-from omo.care.sla import Calendar, add_business_minutes
+from omo.care.sla import Calendar, add_business_minutes, business_minutes_between
 from omo.core.broker import Broker
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
-from omo.core.events import DomainEvent, StoredEvent, consume, record_event
+from omo.core.events import (
+    OUTBOX_WAKE_CHANNEL,
+    DomainEvent,
+    StoredEvent,
+    consume,
+    insert_event,
+    record_event,
+)
 from omo.core.i18n import SUPPORTED, translations
 from omo.core.ids import new_id
 from omo.core.search import Query, index_terms
@@ -68,9 +75,16 @@ Status = Literal["open", "pending", "resolved"]
 Strategy = Literal["round_robin", "least_loaded"]
 STATUSES: tuple[str, ...] = ("open", "pending", "resolved")
 CONSUMER = "care.inbox"
+MESSAGE_RECEIVED = "accounts.message_received"
+BOT_ANSWERED = "accounts.bot_answered"
+TOPICS = frozenset({MESSAGE_RECEIVED, BOT_ANSWERED})
+POLL_SECONDS = 1.0  # the safety net: wake-ups come through the broker
+SWEEP_SECONDS = 1.0  # SLA breaches and snoozes due
 INBOX_MAX = 200
 LABELS_MAX = 10
 CSAT_WINDOW = timedelta(days=7)
+MIN_SNOOZE = timedelta(minutes=1)
+MAX_SNOOZE = timedelta(days=366)
 _RATING = re.compile(r"^\s*([1-5])(?:\s*[.,:;!-]?\s+(.*))?\s*$", re.DOTALL)
 _MENTION = re.compile(r"@([A-Za-z0-9_.-]{2,32})")
 _VARIABLE = re.compile(r"\{(nickname|account|agent)\}")
@@ -90,6 +104,72 @@ register("care-not-allowed", 403, "Your role in this brand does not allow this")
 register("care-not-an-agent", 409, "This person is not an agent serving this account")
 register("care-not-a-member", 409, "This person is not a member of the brand")
 register("care-invalid", 400, "The request is not valid")
+
+
+# The hot path's statements, built once (Core on the tables: no unit of work, no identity map).
+_CONVERSATIONS = cast(Table, Conversation.__table__)
+_AGENTS = cast(Table, Agent.__table__)
+_LATEST = (
+    select(
+        _CONVERSATIONS.c.id,
+        _CONVERSATIONS.c.organisation_id,
+        _CONVERSATIONS.c.status,
+        _CONVERSATIONS.c.team_id,
+        _CONVERSATIONS.c.assignee_id,
+    )
+    .where(
+        _CONVERSATIONS.c.account_id == bindparam("account_id"),
+        _CONVERSATIONS.c.openid == bindparam("openid"),
+    )
+    .order_by(_CONVERSATIONS.c.opened_at.desc(), _CONVERSATIONS.c.id.desc())
+    .limit(1)
+)
+_TOUCH = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("id_"))
+    .values(last_message_at=bindparam("last_message_at"), preview=bindparam("preview"))
+)
+_INSERT_CONVERSATION = insert(_CONVERSATIONS)
+_INSERT_SEARCH = insert(cast(Table, CareSearch.__table__))
+_SETTINGS = select(
+    Settings.first_response_minutes,
+    Settings.resolution_minutes,
+    Settings.time_zone,
+    Settings.hours,
+    Settings.holidays,
+    Settings.bot_first,
+).where(Settings.account_id == bindparam("account_id"))
+_TEAM_OF = (
+    select(Team.id, Team.strategy)
+    .join(TeamAccount, TeamAccount.team_id == Team.id)
+    .where(TeamAccount.account_id == bindparam("account_id"))
+    .order_by(Team.created_at)
+    .limit(1)
+)
+_TEAM_AGENTS = select(_AGENTS.c.user_id).where(_AGENTS.c.team_id == bindparam("team_"))
+_WITH_ROOM = select(_AGENTS.c.user_id).where(
+    _AGENTS.c.team_id == bindparam("team_"), _AGENTS.c.load < _AGENTS.c.capacity
+)
+_ANY_ROOM = _WITH_ROOM.limit(1)
+
+
+def _take_statement(order: Sequence[Any]) -> Any:
+    return (
+        update(_AGENTS)
+        .where(
+            _AGENTS.c.team_id == bindparam("team_"),
+            _AGENTS.c.user_id == _WITH_ROOM.order_by(*order).limit(1).scalar_subquery(),
+            _AGENTS.c.load < _AGENTS.c.capacity,
+        )
+        .values(load=_AGENTS.c.load + 1, last_assigned_at=bindparam("now_"))
+        .returning(_AGENTS.c.user_id)
+    )
+
+
+_TAKE_LEAST_LOADED = _take_statement(
+    [_AGENTS.c.load, _AGENTS.c.last_assigned_at, _AGENTS.c.user_id]
+)
+_TAKE_ROUND_ROBIN = _take_statement([_AGENTS.c.last_assigned_at, _AGENTS.c.user_id])
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +211,7 @@ class ConversationView:
     breached: bool
     csat_score: int | None
     csat_comment: str
+    snoozed_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,28 +326,59 @@ class CareService:
         self._consume_lock = asyncio.Lock()
         self._organisation_of: dict[uuid.UUID, uuid.UUID] = {}  # an account never moves
         self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
-    def start(self, interval: float = 0.2) -> None:
-        """Read accounts' events into the inbox, and watch SLA targets, until `stop`."""
-        self._task = asyncio.create_task(self._run_forever(interval))
+    def start(self, interval: float = POLL_SECONDS, sweep: float = SWEEP_SECONDS) -> None:
+        """Read accounts' events into the inbox as soon as they are announced on the broker
+        (`omo.core.events.announce`), with a slow poll as the safety net (broker messages are
+        at most once); watch SLA targets and snoozes; until `stop`."""
+        self._wake = asyncio.Event()
+        self._listener = asyncio.create_task(self._listen(), name="omo-care-wake")
+        self._task = asyncio.create_task(self._run_forever(interval, sweep), name="omo-care-inbox")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._listener, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._listener = self._task = None
 
-    async def _run_forever(self, interval: float) -> None:
+    async def _listen(self) -> None:
         while True:
             try:
-                if await self.run_once() == 0:
+                async with self.broker.subscribe(OUTBOX_WAKE_CHANNEL) as wakes:
+                    self._wake.set()  # whatever came while not listening
+                    async for _channel, message in wakes:
+                        if not TOPICS.isdisjoint(message.get("topics") or ()):
+                            self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("care's wake-up subscription failed; subscribing again")
+                await asyncio.sleep(1)
+
+    async def _run_forever(self, interval: float, sweep: float) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = 0.0
+        while True:
+            try:
+                while await self.run_once():
+                    pass
+                if loop.time() >= next_sweep:
+                    next_sweep = loop.time() + sweep
                     await self.sweep_sla()
-                    await asyncio.sleep(interval)
+                    await self.wake_snoozed()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(interval, sweep)):
+                        await self._wake.wait()
+                self._wake.clear()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("care inbox round failed")
-                await asyncio.sleep(interval * 5)
+                await asyncio.sleep(interval)
 
     def _record(self, session: AsyncSession, event: DomainEvent) -> None:
         record_event(session, event, self.clock.now())
@@ -295,10 +407,11 @@ class CareService:
         return set(rows.all())
 
     async def _reach(
-        self, session: AsyncSession, actor: uuid.UUID, cid: uuid.UUID
+        self, session: AsyncSession, actor: uuid.UUID, cid: uuid.UUID, lock: bool = False
     ) -> tuple[Conversation, str]:
-        """The conversation and the actor's role, if they may see it (else 404)."""
-        conversation = await session.get(Conversation, cid)
+        """The conversation and the actor's role, if they may see it (else 404); `lock` for a
+        change (two clicks, two agents: the second sees the first's result)."""
+        conversation = await session.get(Conversation, cid, with_for_update=lock)
         if conversation is None:
             raise ProblemError("not-found", "No such conversation.")
         try:
@@ -464,35 +577,26 @@ class CareService:
     ) -> list[uuid.UUID]:
         if team_id is None:
             return []
-        return list(
-            (await session.scalars(select(Agent.user_id).where(Agent.team_id == team_id))).all()
-        )
+        return list((await session.execute(_TEAM_AGENTS, {"team_": team_id})).scalars())
 
     async def _pick_and_take(self, session: AsyncSession, team: Team) -> uuid.UUID | None:
-        """An agent of the team with room, their load taken in one conditional UPDATE (the
-        pick is its subquery; racing nodes never push an agent over capacity: a lost race
-        updates no row, and the next pick is tried)."""
-        pick = select(Agent.user_id).where(Agent.team_id == team.id, Agent.load < Agent.capacity)
-        if team.strategy == "least_loaded":
-            pick = pick.order_by(Agent.load, Agent.last_assigned_at, Agent.user_id)
-        else:
-            pick = pick.order_by(Agent.last_assigned_at, Agent.user_id)
+        return await self._take(session, team.id, team.strategy)
+
+    async def _take(
+        self, session: AsyncSession, team_id: uuid.UUID, strategy: str
+    ) -> uuid.UUID | None:
+        """An agent of the team with room, their load taken in one prebuilt conditional UPDATE
+        (the pick is its subquery, an index walk on (team, load, last assigned) or (team, last
+        assigned): no scan). Racing nodes never push an agent over capacity: the `load <
+        capacity` condition is checked again on the locked row, a lost race updates no row,
+        and the next pick is tried."""
+        statement = _TAKE_LEAST_LOADED if strategy == "least_loaded" else _TAKE_ROUND_ROBIN
+        values = {"team_": team_id, "now_": self.clock.now()}
         for _ in range(4):
-            taken = await session.execute(
-                update(Agent)
-                .where(
-                    Agent.team_id == team.id,
-                    Agent.user_id == pick.limit(1).scalar_subquery(),
-                    Agent.load < Agent.capacity,
-                )
-                .values(load=Agent.load + 1, last_assigned_at=self.clock.now())
-                .returning(Agent.user_id)
-                .execution_options(synchronize_session=False)
-            )
-            user_id = taken.scalar()
+            user_id: uuid.UUID | None = (await session.execute(statement, values)).scalar()
             if user_id is not None:
                 return user_id
-            if not await session.scalar(pick.limit(1)):
+            if (await session.execute(_ANY_ROOM, values)).first() is None:
                 return None  # everyone is full
         return None
 
@@ -508,22 +612,6 @@ class CareService:
             )
             .values(load=Agent.load - 1)
         )
-
-    async def _auto_assign(
-        self, session: AsyncSession, conversation: Conversation, notices: _Notices
-    ) -> None:
-        team = await session.scalar(
-            select(Team)
-            .join(TeamAccount, TeamAccount.team_id == Team.id)
-            .where(TeamAccount.account_id == conversation.account_id)
-            .order_by(Team.created_at)
-            .limit(1)
-        )
-        if team is None:
-            return
-        conversation.team_id = team.id
-        conversation.assignee_id = await self._pick_and_take(session, team)
-        await self._assigned(session, conversation, notices)
 
     async def _assigned(
         self,
@@ -599,133 +687,213 @@ class CareService:
             notices = _Notices()
 
             async def handle(session: AsyncSession, event: StoredEvent) -> None:
-                if event.topic == "accounts.message_received":
+                if event.topic == MESSAGE_RECEIVED:
                     await self._on_message(session, event, notices)
+                elif event.topic == BOT_ANSWERED:
+                    await self._on_bot_answer(session, event, notices)
 
             async with self.db.transaction() as session:
-                read = await consume(
-                    session, CONSUMER, handle, topics=("accounts.message_received",)
-                )
+                read = await consume(session, CONSUMER, handle, topics=tuple(sorted(TOPICS)))
             await self._publish(notices)
             return read
 
     async def _settings(self, session: AsyncSession, account_id: uuid.UUID) -> Settings | None:
         return await session.get(Settings, account_id)
 
-    async def _on_message(
-        self, session: AsyncSession, event: StoredEvent, notices: _Notices
-    ) -> None:
-        payload = event.payload
-        # Exactly once: `consume` moves the cursor in this same transaction (the cursor row is
-        # locked on PostgreSQL; SQLite has one writer), so an event is never handled twice.
-        message_id = uuid.UUID(payload["message_id"])
-        account_id, openid, text = (
-            uuid.UUID(payload["account_id"]),
-            payload["openid"],
-            payload["text"],
-        )
-        now = event.occurred_at
-        conversation = await session.scalar(
-            select(Conversation)
-            .where(Conversation.account_id == account_id, Conversation.openid == openid)
-            .order_by(Conversation.opened_at.desc(), Conversation.id.desc())
-            .limit(1)
-        )
-        if conversation is not None and conversation.status == "resolved":
-            rating = _RATING.match(text)
-            if (
-                rating
-                and conversation.csat_requested_at is not None
-                and conversation.csat_score is None
-                and now - conversation.csat_requested_at <= CSAT_WINDOW
-            ):
-                conversation.csat_score = int(rating.group(1))
-                conversation.csat_comment = (rating.group(2) or "").strip()[:500]
-                self._index(session, message_id, conversation.id, text)
-                self._record(
-                    session,
-                    CsatRated(
-                        conversation_id=conversation.id,
-                        account_id=account_id,
-                        score=conversation.csat_score,
-                    ),
-                )
-                notices.add(
-                    await self._audience(session, conversation), _frame("rated", conversation)
-                )
-                return
-            conversation = None
-        if conversation is None:
-            conversation = await self._open(session, account_id, openid, now)
-            conversation.preview = text[:200]
-            self._index(session, message_id, conversation.id, text)
-            settings = await self._settings(session, account_id)
-            if settings is not None and settings.bot_first:
-                conversation.status, conversation.held_by_bot = "pending", True
-                await self._auto_team(session, conversation)
-                notices.add(
-                    await self._team_agents(session, conversation.team_id),
-                    _frame("message", conversation),
-                )
-            else:
-                await self._auto_assign(session, conversation, notices)
-            return
-        conversation.last_message_at = now
-        conversation.preview = text[:200]
-        self._index(session, message_id, conversation.id, text)
-        notices.add(await self._audience(session, conversation), _frame("message", conversation))
-
-    async def _auto_team(self, session: AsyncSession, conversation: Conversation) -> None:
-        conversation.team_id = await session.scalar(
-            select(Team.id)
-            .join(TeamAccount, TeamAccount.team_id == Team.id)
-            .where(TeamAccount.account_id == conversation.account_id)
-            .order_by(Team.created_at)
-            .limit(1)
-        )
-
-    async def _open(
-        self, session: AsyncSession, account_id: uuid.UUID, openid: str, now: datetime
-    ) -> Conversation:
+    async def _organisation(self, account_id: uuid.UUID) -> uuid.UUID:
         organisation_id = self._organisation_of.get(account_id)
         if organisation_id is None:
             organisation_id = (await self.accounts.account(account_id)).organisation_id
             self._organisation_of[account_id] = organisation_id
-        settings = await self._settings(session, account_id)
+        return organisation_id
+
+    async def _on_message(
+        self, session: AsyncSession, event: StoredEvent, notices: _Notices
+    ) -> None:
+        """The hot path, in prebuilt Core statements: find the follower's latest conversation;
+        join it, or open a new one and assign it (one conditional UPDATE), index the text.
+        Exactly once: `consume` moves the cursor in this same transaction (the cursor row is
+        locked on PostgreSQL; SQLite has one writer), so an event is never handled twice."""
+        payload = event.payload
+        message_id = uuid.UUID(payload["message_id"])
+        account_id, openid = uuid.UUID(payload["account_id"]), str(payload["openid"])
+        text = str(payload["text"])
+        now = event.occurred_at
+        latest = (
+            await session.execute(_LATEST, {"account_id": account_id, "openid": openid})
+        ).first()
+        if latest is not None and latest.status == "resolved":
+            if await self._rated(session, latest.id, message_id, text, now, notices):
+                return
+            latest = None
+        if latest is None:
+            await self._open_and_assign(session, account_id, openid, message_id, text, now, notices)
+            return
+        status = latest.status
+        if status == "snoozed":  # locked: a node waking due snoozes must not wake it too
+            conversation = await session.get(
+                Conversation, latest.id, with_for_update=True, populate_existing=True
+            )
+            assert conversation is not None
+            if conversation.status == "snoozed":
+                await self._unsnooze(session, conversation, now, notices)
+            status = conversation.status
+        await session.execute(
+            _TOUCH, {"id_": latest.id, "last_message_at": now, "preview": text[:200]}
+        )
+        await self._insert_index(session, message_id, latest.id, text)
+        audience = (
+            [latest.assignee_id]
+            if latest.assignee_id is not None
+            else await self._team_agents(session, latest.team_id)
+        )
+        notices.add(
+            audience,
+            {
+                "type": "care",
+                "event": "message",
+                "conversation_id": str(latest.id),
+                "organisation_id": str(latest.organisation_id),
+                "status": status,
+            },
+        )
+
+    async def _rated(
+        self,
+        session: AsyncSession,
+        cid: uuid.UUID,
+        message_id: uuid.UUID,
+        text: str,
+        now: datetime,
+        notices: _Notices,
+    ) -> bool:
+        """The answer to the satisfaction survey of a resolved conversation, if it is one."""
+        rating = _RATING.match(text)
+        if rating is None:
+            return False
+        conversation = await session.get(Conversation, cid)
+        if (
+            conversation is None
+            or conversation.csat_requested_at is None
+            or conversation.csat_score is not None
+            or now - conversation.csat_requested_at > CSAT_WINDOW
+        ):
+            return False
+        conversation.csat_score = int(rating.group(1))
+        conversation.csat_comment = (rating.group(2) or "").strip()[:500]
+        await self._insert_index(session, message_id, conversation.id, text)
+        self._record(
+            session,
+            CsatRated(
+                conversation_id=conversation.id,
+                account_id=conversation.account_id,
+                score=conversation.csat_score,
+            ),
+        )
+        notices.add(await self._audience(session, conversation), _frame("rated", conversation))
+        return True
+
+    async def _open_and_assign(
+        self,
+        session: AsyncSession,
+        account_id: uuid.UUID,
+        openid: str,
+        message_id: uuid.UUID,
+        text: str,
+        now: datetime,
+        notices: _Notices,
+    ) -> None:
+        """A new conversation: SLA due times from the account's calendar, the first team
+        serving the account, an agent with room (or the queue; or the bot, with bot first)."""
+        organisation_id = await self._organisation(account_id)
+        values = {"account_id": account_id}
+        settings = (await session.execute(_SETTINGS, values)).first()
+        team = (await session.execute(_TEAM_OF, values)).first()
         first_due = resolution_due = None
+        held = False
         if settings is not None:
-            calendar = _calendar(settings)
+            calendar = _calendar(settings.time_zone, settings.hours, settings.holidays)
             if settings.first_response_minutes is not None:
                 first_due = add_business_minutes(now, settings.first_response_minutes, calendar)
             if settings.resolution_minutes is not None:
                 resolution_due = add_business_minutes(now, settings.resolution_minutes, calendar)
-        conversation = Conversation(
-            id=new_id(),
-            organisation_id=organisation_id,
-            account_id=account_id,
-            openid=openid,
-            status="open",
-            held_by_bot=False,
-            team_id=None,
-            assignee_id=None,
-            labels=[],
-            preview="",
-            opened_at=now,
-            last_message_at=now,
-            first_response_due=first_due,
-            resolution_due=resolution_due,
-            first_response_breached=False,
-            resolution_breached=False,
-            csat_comment="",
+            held = bool(settings.bot_first)
+        team_id = team.id if team is not None else None
+        assignee = None
+        if team is not None and not held:
+            assignee = await self._take(session, team.id, team.strategy)
+        cid = new_id()
+        status = "pending" if held else "open"
+        await session.execute(
+            _INSERT_CONVERSATION,
+            {
+                "id": cid,
+                "organisation_id": organisation_id,
+                "account_id": account_id,
+                "openid": openid,
+                "status": status,
+                "held_by_bot": held,
+                "team_id": team_id,
+                "assignee_id": assignee,
+                "labels": [],
+                "preview": text[:200],
+                "opened_at": now,
+                "last_message_at": now,
+                "first_response_due": first_due,
+                "resolution_due": resolution_due,
+                "first_response_breached": False,
+                "resolution_breached": False,
+                "csat_comment": "",
+            },
         )
-        session.add(conversation)
-        self._record(
+        recorded = self.clock.now()
+        await insert_event(
             session,
-            ConversationOpened(
-                conversation_id=conversation.id, account_id=account_id, openid=openid
-            ),
+            ConversationOpened(conversation_id=cid, account_id=account_id, openid=openid),
+            recorded,
         )
-        return conversation
+        if team is not None and not held:
+            await insert_event(
+                session,
+                ConversationAssigned(
+                    conversation_id=cid,
+                    account_id=account_id,
+                    team_id=team_id,
+                    assignee_id=assignee,
+                ),
+                recorded,
+            )
+        await self._insert_index(session, message_id, cid, text)
+        frame: dict[str, Any] = {
+            "type": "care",
+            "event": "message" if held else "assigned",
+            "conversation_id": str(cid),
+            "organisation_id": str(organisation_id),
+            "status": status,
+        }
+        if not held:
+            frame["assignee_id"] = str(assignee) if assignee else None
+        notices.add(
+            [assignee] if assignee is not None else await self._team_agents(session, team_id),
+            frame,
+        )
+
+    async def _auto_team(self, session: AsyncSession, conversation: Conversation) -> None:
+        team = (await session.execute(_TEAM_OF, {"account_id": conversation.account_id})).first()
+        conversation.team_id = team.id if team is not None else None
+
+    async def _insert_index(
+        self, session: AsyncSession, message_id: uuid.UUID, conversation_id: uuid.UUID, text: str
+    ) -> None:
+        await session.execute(
+            _INSERT_SEARCH,
+            {
+                "message_id": message_id,
+                "conversation_id": conversation_id,
+                "terms": index_terms(text),
+                "text": text,
+            },
+        )
 
     def _index(
         self, session: AsyncSession, message_id: uuid.UUID, conversation_id: uuid.UUID, text: str
@@ -757,6 +925,7 @@ class CareService:
                                 Conversation.first_response_due < now,
                             ),
                             and_(
+                                Conversation.status != "snoozed",
                                 Conversation.resolution_breached.is_(False),
                                 Conversation.resolution_due < now,
                             ),
@@ -794,7 +963,12 @@ class CareService:
             conversation.first_response_breached = True
             found.append("first_response")
         due = conversation.resolution_due
-        if not conversation.resolution_breached and due is not None and due < now:
+        if (
+            conversation.status != "snoozed"  # the resolution clock waits while snoozed
+            and not conversation.resolution_breached
+            and due is not None
+            and due < now
+        ):
             conversation.resolution_breached = True
             found.append("resolution")
         return found
@@ -826,6 +1000,7 @@ class CareService:
                 breached=r.first_response_breached or r.resolution_breached,
                 csat_score=r.csat_score,
                 csat_comment=r.csat_comment,
+                snoozed_until=r.snoozed_until,
             )
             for r in rows
         ]
@@ -852,6 +1027,8 @@ class CareService:
                 query = query.where(Conversation.account_id.in_(served))
             if status:
                 query = query.where(Conversation.status == status)
+            else:  # snoozed conversations leave the inbox until they wake
+                query = query.where(Conversation.status != "snoozed")
             if assignee == "me":
                 query = query.where(Conversation.assignee_id == actor)
             elif assignee == "unassigned":
@@ -1007,8 +1184,11 @@ class CareService:
             now = self.clock.now()
             if row.first_response_at is None:
                 row.first_response_at = now
+            if row.status == "snoozed":
+                await self._unsnooze(session, row, now, notices)
             if row.status == "pending":
                 row.status, row.held_by_bot = "open", False
+            row.human_since = row.human_since or now
             if row.assignee_id is None:
                 await self._set_assignee(session, row, actor, notices)
             row.last_message_at = now
@@ -1056,7 +1236,7 @@ class CareService:
         target = (await self.identity.find_by_omo_id(omo_id)).user_id if omo_id else None
         notices = _Notices()
         async with self.db.transaction() as session:
-            conversation, role = await self._reach(session, actor, cid)
+            conversation, role = await self._reach(session, actor, cid, lock=True)
             if role not in MANAGERS and conversation.assignee_id not in (None, actor):
                 raise ProblemError(
                     "care-not-allowed", "Only its agent or a brand admin can transfer this."
@@ -1076,6 +1256,8 @@ class CareService:
                     )
             if conversation.status == "resolved":
                 raise ProblemError("care-invalid", "This conversation is resolved.")
+            if conversation.status == "snoozed":
+                await self._unsnooze(session, conversation, self.clock.now(), notices)
             await self._set_assignee(session, conversation, target, notices)
             await session.flush()
             row = conversation
@@ -1086,8 +1268,13 @@ class CareService:
         """A person takes the conversation from the bot (or from the queue) in one action."""
         notices = _Notices()
         async with self.db.transaction() as session:
-            conversation, _role = await self._reach(session, actor, cid)
+            conversation, _role = await self._reach(session, actor, cid, lock=True)
+            if conversation.status == "resolved":
+                raise ProblemError("care-invalid", "This conversation is resolved.")
+            if conversation.status == "snoozed":
+                await self._unsnooze(session, conversation, self.clock.now(), notices)
             conversation.status, conversation.held_by_bot = "open", False
+            conversation.human_since = conversation.human_since or self.clock.now()
             if conversation.assignee_id != actor:
                 await self._set_assignee(session, conversation, actor, notices)
             row = conversation
@@ -1098,13 +1285,17 @@ class CareService:
         """Hand the conversation to the bot: pending, out of the agent's load."""
         notices = _Notices()
         async with self.db.transaction() as session:
-            conversation, _role = await self._reach(session, actor, cid)
+            conversation, _role = await self._reach(session, actor, cid, lock=True)
             if conversation.status == "resolved":
                 raise ProblemError("care-invalid", "This conversation is resolved.")
             team = conversation.team_id
             await self._release(session, conversation)
+            if conversation.status == "snoozed":
+                await self._unsnooze(session, conversation, self.clock.now(), notices)
+                await self._release(session, conversation)
             conversation.assignee_id = None
             conversation.status, conversation.held_by_bot = "pending", True
+            conversation.human_since = None
             if team is not None:
                 await self._serve_queue(session, team, notices)
             notices.add(await self._team_agents(session, team), _frame("held", conversation))
@@ -1112,16 +1303,299 @@ class CareService:
         await self._publish(notices)
         return (await self._views([row]))[0]
 
+    # -- snooze -------------------------------------------------------------------------------
+
+    async def snooze(
+        self,
+        actor: uuid.UUID,
+        cid: uuid.UUID,
+        until: datetime | None,
+        minutes: int | None = None,
+    ) -> ConversationView:
+        """Put the conversation aside until `until` (None: until the customer writes again).
+        It leaves the inbox views and frees its agent's place; it comes back open — to the
+        same agent — when the time comes or the customer writes, whichever is first."""
+        now = self.clock.now()
+        if minutes is not None:
+            if until is not None:
+                raise ProblemError("care-invalid", "Give either a time or a number of minutes.")
+            until = now + timedelta(minutes=minutes)
+        if until is not None:
+            if until.tzinfo is None:
+                raise ProblemError("care-invalid", "Give the time with its UTC offset.")
+            if until <= now + MIN_SNOOZE:
+                raise ProblemError("care-invalid", "Snooze until a time at least a minute ahead.")
+            if until > now + MAX_SNOOZE:
+                raise ProblemError("care-invalid", "Snooze for at most a year.")
+        notices = _Notices()
+        async with self.db.transaction() as session:
+            conversation, role = await self._reach(session, actor, cid, lock=True)
+            if role not in MANAGERS and conversation.assignee_id not in (None, actor):
+                raise ProblemError(
+                    "care-not-allowed", "Only its agent or a brand admin can snooze this."
+                )
+            if conversation.status == "resolved":
+                raise ProblemError("care-invalid", "This conversation is resolved.")
+            if conversation.status != "snoozed":
+                await self._release(session, conversation)
+                conversation.status, conversation.held_by_bot = "snoozed", False
+                conversation.snoozed_at = now
+                if conversation.team_id is not None:
+                    await self._serve_queue(session, conversation.team_id, notices)
+            conversation.snoozed_until = until
+            notices.add(
+                [*await self._team_agents(session, conversation.team_id), actor],
+                _frame("snoozed", conversation),
+            )
+            row = conversation
+        await self._publish(notices)
+        return (await self._views([row]))[0]
+
+    async def _unsnooze(
+        self, session: AsyncSession, conversation: Conversation, now: datetime, notices: _Notices
+    ) -> None:
+        """Back to open. The resolution clock resumes with the business minutes it had left
+        when snoozed; the agent gets it back even over capacity (a person chose it)."""
+        asleep_from = conversation.snoozed_at or now
+        conversation.status, conversation.held_by_bot = "open", False
+        conversation.snoozed_at = conversation.snoozed_until = None
+        due = conversation.resolution_due
+        if due is not None and not conversation.resolution_breached:
+            settings = await self._settings(session, conversation.account_id)
+            calendar = _settings_calendar(settings) if settings is not None else Calendar()
+            left = business_minutes_between(asleep_from, due, calendar)
+            conversation.resolution_due = add_business_minutes(now, left, calendar) or due
+        if conversation.assignee_id is not None and conversation.team_id is not None:
+            await session.execute(
+                update(Agent)
+                .where(
+                    Agent.team_id == conversation.team_id,
+                    Agent.user_id == conversation.assignee_id,
+                )
+                .values(load=Agent.load + 1)
+            )
+        await session.flush()
+        notices.add(await self._audience(session, conversation), _frame("woke", conversation))
+        if conversation.assignee_id is None and conversation.team_id is not None:
+            await self._serve_queue(session, conversation.team_id, notices)
+
+    async def wake_snoozed(self) -> int:
+        """Bring back the snoozed conversations whose time has come (each once, even with
+        several nodes sweeping: rows are locked and skipped by the others)."""
+        now = self.clock.now()
+        notices = _Notices()
+        async with self.db.transaction() as session:
+            due = (
+                await session.scalars(
+                    select(Conversation)
+                    .where(Conversation.status == "snoozed", Conversation.snoozed_until <= now)
+                    .order_by(Conversation.snoozed_until)
+                    .limit(200)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for conversation in due:
+                await self._unsnooze(session, conversation, now, notices)
+        await self._publish(notices)
+        return len(due)
+
+    # -- the brand's bot (its webhook server) and WeChat-shaped kf sessions --------------------
+
+    async def _on_bot_answer(
+        self, session: AsyncSession, event: StoredEvent, notices: _Notices
+    ) -> None:
+        """The brand's server answered a follower's message: with a passive text reply the
+        bot has it (held as pending) unless a person already took it; with
+        `transfer_customer_service` it goes to people (open, assigned, or to the named agent)."""
+        payload = event.payload
+        if payload.get("answered") != MESSAGE_RECEIVED:
+            return
+        account_id, openid = uuid.UUID(payload["account_id"]), str(payload["openid"])
+        conversation = await self._active(session, account_id, openid)
+        if conversation is None:
+            return
+        if payload.get("transfer"):
+            if conversation.status == "snoozed":
+                await self._unsnooze(session, conversation, self.clock.now(), notices)
+            target = await self._kf_agent(session, account_id, str(payload.get("kf_account", "")))
+            if conversation.status == "pending":
+                conversation.status, conversation.held_by_bot = "open", False
+                if target is None and conversation.team_id is not None:
+                    conversation.assignee_id = await self._take(
+                        session, conversation.team_id, await self._strategy(session, conversation)
+                    )
+                    await session.flush()
+                    await self._assigned(session, conversation, notices)
+            if target is not None and conversation.assignee_id != target:
+                await self._set_assignee(session, conversation, target, notices)
+            return
+        if conversation.status == "open" and conversation.human_since is None:
+            team = conversation.team_id
+            await self._release(session, conversation)
+            conversation.assignee_id = None
+            conversation.status, conversation.held_by_bot = "pending", True
+            await session.flush()
+            notices.add(await self._team_agents(session, team), _frame("held", conversation))
+            if team is not None:
+                await self._serve_queue(session, team, notices)
+
+    async def _strategy(self, session: AsyncSession, conversation: Conversation) -> str:
+        team = await session.get(Team, conversation.team_id)
+        return team.strategy if team is not None else "least_loaded"
+
+    async def _active(
+        self, session: AsyncSession, account_id: uuid.UUID, openid: str
+    ) -> Conversation | None:
+        """The follower's conversation that is not resolved, locked for the change."""
+        return await session.scalar(
+            select(Conversation)
+            .where(
+                Conversation.account_id == account_id,
+                Conversation.openid == openid,
+                Conversation.status != "resolved",
+            )
+            .order_by(Conversation.opened_at.desc(), Conversation.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+
+    async def _kf_agent(
+        self, session: AsyncSession, account_id: uuid.UUID, kf_account: str
+    ) -> uuid.UUID | None:
+        """The agent a kf account names (`omo_id` or `omo_id@anything`, as WeChat writes
+        `name@gh_…`), if they serve the account; else None."""
+        name = kf_account.split("@", 1)[0].strip().lower()
+        if not name:
+            return None
+        try:
+            person = await self.identity.find_by_omo_id(name)
+        except ProblemError:
+            return None
+        serves = await session.scalar(
+            select(func.count())
+            .select_from(Agent)
+            .join(TeamAccount, TeamAccount.team_id == Agent.team_id)
+            .where(TeamAccount.account_id == account_id, Agent.user_id == person.user_id)
+        )
+        return person.user_id if serves else None
+
+    async def kf_session_create(self, account_id: uuid.UUID, openid: str, kf_account: str) -> None:
+        """`customservice/kfsession/create`: the named agent takes the customer's conversation
+        from the bot or the queue (open, theirs, a person's from now on)."""
+        notices = _Notices()
+        async with self.db.transaction() as session:
+            agent = await self._kf_agent(session, account_id, kf_account)
+            if agent is None:
+                raise ProblemError(
+                    "care-not-an-agent", "No agent serving this account by that name."
+                )
+            conversation = await self._active(session, account_id, openid)
+            if conversation is None:
+                raise ProblemError("not-found", "This customer has no conversation waiting.")
+            now = self.clock.now()
+            if conversation.status == "snoozed":
+                await self._unsnooze(session, conversation, now, notices)
+            conversation.status, conversation.held_by_bot = "open", False
+            conversation.human_since = conversation.human_since or now
+            if conversation.assignee_id != agent:
+                await self._set_assignee(session, conversation, agent, notices)
+        await self._publish(notices)
+
+    async def kf_session_close(self, account_id: uuid.UUID, openid: str, kf_account: str) -> None:
+        """`customservice/kfsession/close`: the agent's session ends; the bot holds the
+        conversation again (pending), their place is freed."""
+        notices = _Notices()
+        async with self.db.transaction() as session:
+            agent = await self._kf_agent(session, account_id, kf_account)
+            conversation = await self._active(session, account_id, openid)
+            if agent is None or conversation is None or conversation.assignee_id != agent:
+                raise ProblemError("not-found", "This agent has no session with this customer.")
+            team = conversation.team_id
+            if conversation.status != "snoozed":
+                await self._release(session, conversation)
+            conversation.snoozed_at = conversation.snoozed_until = None
+            conversation.assignee_id, conversation.human_since = None, None
+            conversation.status, conversation.held_by_bot = "pending", True
+            await session.flush()
+            audience = [agent, *await self._team_agents(session, team)]
+            notices.add(audience, _frame("held", conversation))
+            if team is not None:
+                await self._serve_queue(session, team, notices)
+        await self._publish(notices)
+
+    async def kf_session(self, account_id: uuid.UUID, openid: str) -> tuple[str, datetime | None]:
+        """`kfsession/getsession`: the agent (omo id) who has the customer, '' for none."""
+        async with self.db.sessions() as session:
+            conversation = await session.scalar(
+                select(Conversation)
+                .where(
+                    Conversation.account_id == account_id,
+                    Conversation.openid == openid,
+                    Conversation.status != "resolved",
+                )
+                .order_by(Conversation.opened_at.desc())
+                .limit(1)
+            )
+        if conversation is None or conversation.assignee_id is None:
+            return "", None
+        profiles = await self.identity.public_profiles([conversation.assignee_id])
+        who = profiles.get(conversation.assignee_id)
+        return (who.omo_id if who else ""), conversation.human_since or conversation.opened_at
+
+    async def kf_sessions(
+        self, account_id: uuid.UUID, kf_account: str
+    ) -> list[tuple[str, datetime]]:
+        """`kfsession/getsessionlist`: the agent's customers of this account (openid, since)."""
+        async with self.db.sessions() as session:
+            agent = await self._kf_agent(session, account_id, kf_account)
+            if agent is None:
+                raise ProblemError(
+                    "care-not-an-agent", "No agent serving this account by that name."
+                )
+            rows = (
+                await session.scalars(
+                    select(Conversation)
+                    .where(
+                        Conversation.account_id == account_id,
+                        Conversation.assignee_id == agent,
+                        Conversation.status.in_(("open", "pending", "snoozed")),
+                    )
+                    .order_by(Conversation.opened_at)
+                    .limit(INBOX_MAX)
+                )
+            ).all()
+        return [(r.openid, r.human_since or r.opened_at) for r in rows]
+
+    async def kf_waiting(self, account_id: uuid.UUID) -> list[tuple[str, datetime]]:
+        """`kfsession/getwaitcase`: customers waiting for a person (queue or bot), oldest
+        first (openid, latest message time)."""
+        async with self.db.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(Conversation)
+                    .where(
+                        Conversation.account_id == account_id,
+                        Conversation.assignee_id.is_(None),
+                        Conversation.status.in_(("open", "pending")),
+                    )
+                    .order_by(Conversation.opened_at)
+                    .limit(INBOX_MAX)
+                )
+            ).all()
+        return [(r.openid, r.last_message_at) for r in rows]
+
     async def resolve(self, actor: uuid.UUID, cid: uuid.UUID) -> ConversationView:
         """Resolve; then ask the customer for a rating (if the reply window allows)."""
         notices = _Notices()
         now = self.clock.now()
         async with self.db.transaction() as session:
-            conversation, _role = await self._reach(session, actor, cid)
+            conversation, _role = await self._reach(session, actor, cid, lock=True)
             if conversation.status == "resolved":
                 raise ProblemError("care-invalid", "This conversation is resolved.")
             team = conversation.team_id
-            await self._release(session, conversation)
+            if conversation.status != "snoozed":  # a snoozed one holds no place
+                await self._release(session, conversation)
+            conversation.snoozed_at = conversation.snoozed_until = None
             conversation.status, conversation.held_by_bot = "resolved", False
             conversation.resolved_at = now
             self._breaches(conversation, now)
@@ -1135,18 +1609,19 @@ class CareService:
                 await self._audience(session, conversation), _frame("resolved", conversation)
             )
             settings = await self._settings(session, conversation.account_id)
+            # marked before the question leaves: the customer sees it live and may answer
+            # before a later write would land
+            conversation.csat_requested_at = now
             row = conversation
         language = settings.language if settings is not None else "en"
         question = translations(language).gettext(CSAT_QUESTION)
         try:
             await self.accounts.brand_send(row.account_id, row.openid, {"text": question})
-        except ProblemError:
-            pass  # no consent or window closed: no survey
-        else:
+        except ProblemError:  # no consent or window closed: no survey
             async with self.db.transaction() as session:
                 stored = await session.get(Conversation, cid)
                 if stored is not None:
-                    stored.csat_requested_at = now
+                    stored.csat_requested_at = None
                     row = stored
         await self._publish(notices)
         return (await self._views([row]))[0]
@@ -1156,7 +1631,7 @@ class CareService:
     ) -> ConversationView:
         clean = _clean_labels(labels)
         async with self.db.transaction() as session:
-            conversation, _role = await self._reach(session, actor, cid)
+            conversation, _role = await self._reach(session, actor, cid, lock=True)
             conversation.labels = clean
             row = conversation
         return (await self._views([row]))[0]
@@ -1277,7 +1752,7 @@ class CareService:
         if row is None:
             calendar = Calendar()
             return SettingsView(account_id, None, None, "UTC", calendar.hours, [], "en", False)
-        calendar = _calendar(row)
+        calendar = _settings_calendar(row)
         return SettingsView(
             account_id,
             row.first_response_minutes,
@@ -1337,12 +1812,16 @@ class CareService:
         )
 
 
-def _calendar(settings: Settings) -> Calendar:
-    hours = {int(day): (int(span[0]), int(span[1])) for day, span in (settings.hours or {}).items()}
-    holidays = frozenset(date.fromisoformat(d) for d in settings.holidays or [])
-    if not settings.hours:
-        return Calendar(settings.time_zone, holidays=holidays)
-    return Calendar(settings.time_zone, hours, holidays)
+def _calendar(time_zone: str, hours: dict[str, Any] | None, holidays: list[str] | None) -> Calendar:
+    days = {int(day): (int(span[0]), int(span[1])) for day, span in (hours or {}).items()}
+    closed = frozenset(date.fromisoformat(d) for d in holidays or [])
+    if not days:
+        return Calendar(time_zone, holidays=closed)
+    return Calendar(time_zone, days, closed)
+
+
+def _settings_calendar(settings: Settings) -> Calendar:
+    return _calendar(settings.time_zone, settings.hours, settings.holidays)
 
 
 def _mean(values: list[float]) -> float | None:

@@ -63,3 +63,21 @@ def add_business_minutes(start: datetime, minutes: int, calendar: Calendar) -> d
                 remaining -= available
         day += timedelta(days=1)
     return None
+
+
+def business_minutes_between(start: datetime, end: datetime, calendar: Calendar) -> int:
+    """Whole business minutes in [start, end) on the calendar (0 when end <= start)."""
+    if end <= start:
+        return 0
+    zone = calendar.zone()
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    day, total = local_start.date(), timedelta()
+    while day <= local_end.date():
+        window = calendar.opening(day)
+        if window is not None:
+            opens, closes = _at(day, window[0], zone), _at(day, window[1], zone)
+            begin, finish = max(opens, local_start), min(closes, local_end)
+            if begin < finish:
+                total += finish - begin
+        day += timedelta(days=1)
+    return int(total.total_seconds() // 60)

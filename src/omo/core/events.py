@@ -13,9 +13,9 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Protocol, cast
 
-from sqlalchemy import JSON, Index, String, Table, Uuid, insert, select
+from sqlalchemy import JSON, Index, String, Table, Uuid, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -94,15 +94,33 @@ class StoredEvent:
 Handler = Callable[[AsyncSession, StoredEvent], Awaitable[None]]
 
 
+_EVENTS = cast(Table, OutboxEvent.__table__)
+_CURSORS = cast(Table, OutboxCursor.__table__)
+_READ = select(_EVENTS.c.id, _EVENTS.c.topic, _EVENTS.c.payload, _EVENTS.c.occurred_at).order_by(
+    _EVENTS.c.id
+)
+_CURSOR_FOR_UPDATE = (
+    select(_CURSORS.c.last_event_id)
+    .where(_CURSORS.c.consumer == bindparam("consumer_"))
+    .with_for_update()
+)
+_INSERT_CURSOR = insert(_CURSORS)
+_MOVE_CURSOR = (
+    update(_CURSORS)
+    .where(_CURSORS.c.consumer == bindparam("consumer_"))
+    .values(last_event_id=bindparam("last_"))
+)
+
+
 async def read_after(
     session: AsyncSession, after: uuid.UUID | None, limit: int = 500, topics: Sequence[str] = ()
 ) -> list[StoredEvent]:
-    query = select(OutboxEvent).order_by(OutboxEvent.id).limit(limit)
+    query = _READ.limit(limit)
     if after is not None:
-        query = query.where(OutboxEvent.id > after)
+        query = query.where(_EVENTS.c.id > after)
     if topics:
-        query = query.where(OutboxEvent.topic.in_(topics))
-    rows = (await session.scalars(query)).all()
+        query = query.where(_EVENTS.c.topic.in_(topics))
+    rows = (await session.execute(query)).all()
     return [StoredEvent(r.id, r.topic, r.payload, r.occurred_at) for r in rows]
 
 
@@ -117,14 +135,34 @@ async def consume(
 
     Ids are time-ordered but two nodes' clocks may disagree slightly, so a consumer that
     needs strict completeness re-reads a short overlap; handlers are idempotent for this.
+    The cursor row is locked first (PostgreSQL), so two nodes never handle the same events;
+    Core statements, no ORM unit of work (this runs on every consumer's hot path).
     """
-    cursor = await session.get(OutboxCursor, consumer, with_for_update=True)
-    events = await read_after(session, cursor.last_event_id if cursor else None, limit, topics)
+    after = (await session.execute(_CURSOR_FOR_UPDATE, {"consumer_": consumer})).scalar()
+    events = await read_after(session, after, limit, topics)
     for event in events:
         await handler(session, event)
     if events:
-        if cursor is None:
-            session.add(OutboxCursor(consumer=consumer, last_event_id=events[-1].id))
+        if after is None:
+            await session.execute(
+                _INSERT_CURSOR, {"consumer": consumer, "last_event_id": events[-1].id}
+            )
         else:
-            cursor.last_event_id = events[-1].id
+            await session.execute(_MOVE_CURSOR, {"consumer_": consumer, "last_": events[-1].id})
     return len(events)
+
+
+# Outbox wake-ups: after a commit that recorded events, a context may announce their topics
+# on this broker channel, so that consumers (on every node, through Redis) read them at once
+# instead of waiting for their next poll. At most once, like every broker message: consumers
+# keep a slow poll as the safety net, the outbox stays the truth.
+OUTBOX_WAKE_CHANNEL = "omo.outbox"
+
+
+class _Publisher(Protocol):
+    async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
+
+
+async def announce(broker: _Publisher, *topics: str) -> None:
+    """Tell the outbox's consumers that events of these topics were just committed."""
+    await broker.publish(OUTBOX_WAKE_CHANNEL, {"topics": list(topics)})

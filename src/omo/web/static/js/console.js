@@ -27,9 +27,15 @@ function formValues(form) {
 }
 
 let refreshing = null;
+let again = false;
 
+// One fetch at a time; a change announced while one is on its way fetches once more after
+// it (its answer may predate the change), so the last update is never lost.
 async function refresh() {
-  if (refreshing) return refreshing;
+  if (refreshing) {
+    again = true;
+    return refreshing;
+  }
   refreshing = (async () => {
     try {
       const response = await fetch(window.location.href, {
@@ -48,6 +54,10 @@ async function refresh() {
       }
     } finally {
       refreshing = null;
+      if (again) {
+        again = false;
+        refresh();
+      }
     }
   })();
   return refreshing;
@@ -59,7 +69,7 @@ async function submit(form) {
   const button = form.querySelector("[type=submit]");
   if (button) button.disabled = true;
   try {
-    await call(form.dataset.method || "POST", form.dataset.api, formValues(form));
+    await call(form.dataset.method || "POST", form.dataset.consoleApi, formValues(form));
     announce(form.dataset.done);
     if (form.hasAttribute("data-reset")) {
       form.reset();
