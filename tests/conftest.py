@@ -135,7 +135,9 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
     application = create_app(settings, clock)
-    async with LifespanManager(application):
+    # A loaded CI machine may take more than the default 5 s to close pools and background
+    # tasks; a real hang still fails, at 30 s.
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
         yield application
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from tests.safety.matrix import Caller, ResourceFactory, check_matrix
+from tests.safety.matrix import Caller, ResourceFactory, Tenancy, check_matrix
 
 from omo.core.access import Access, access
 from omo.core.auth import CurrentPrincipal
@@ -14,6 +15,11 @@ from omo.core.auth import CurrentPrincipal
 
 def _problems_for(violations: list[object], path: str) -> list[str]:
     return [v.role + ": " + v.problem for v in violations if path in v.route]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+async def _the_operator_exists(tenancies: dict[str, Tenancy]) -> None:
+    """The payment factory has merchants approved by the matrix's operator, who must exist."""
 
 
 async def test_a_route_without_a_declaration_fails(

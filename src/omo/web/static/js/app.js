@@ -45,8 +45,17 @@ function fillTemplate(template, values) {
   return template.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(values[key] || ""));
 }
 
-function enhanceApiForm(form) {
-  form.addEventListener("submit", async (event) => {
+// Forms that post to the API, handled by one listener on the document, so that forms a page
+// swaps in later (a live thread fetched again) work the same as those of the first render.
+function enhanceApiForms() {
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form instanceof HTMLFormElement && form.matches("form[data-api]")) submitApiForm(form, event);
+  });
+}
+
+function submitApiForm(form, event) {
+  (async () => {
     event.preventDefault();
     const copyFrom = form.dataset.copyFrom && document.getElementById(form.dataset.copyFrom);
     const copyTarget = form.querySelector("[data-copy-target]");
@@ -66,7 +75,7 @@ function enhanceApiForm(form) {
     } finally {
       if (button) button.disabled = false;
     }
-  });
+  })();
 }
 
 function enhanceAvatarForm(form) {
@@ -137,7 +146,7 @@ function fillFromQuery() {
 
 document.addEventListener("DOMContentLoaded", () => {
   fillFromQuery();
-  document.querySelectorAll("form[data-api]").forEach(enhanceApiForm);
+  enhanceApiForms();
   document.querySelectorAll("form[data-avatar-form]").forEach(enhanceAvatarForm);
   enhanceRevokeButtons();
   enhanceLogout();
