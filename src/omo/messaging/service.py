@@ -471,6 +471,13 @@ _RELATIONS = (
 )
 
 
+def _raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a library swallowed: `stop` would wait forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class MessagingService:
     """The messaging context's use cases over one database, clock, broker and identity."""
 
@@ -1313,6 +1320,7 @@ class MessagingService:
 
     async def _write_forever(self, queue: asyncio.Queue[_Pending]) -> None:
         while True:
+            _raise_if_cancelling()
             batch = [await queue.get()]
             while len(batch) < WRITE_BATCH_MAX and not queue.empty():
                 batch.append(queue.get_nowait())
@@ -1324,6 +1332,7 @@ class MessagingService:
                         pending.future.set_exception(RuntimeError("messaging is stopping"))
                 raise
             except Exception:
+                _raise_if_cancelling()
                 # One bad apple must not fail the others: retry each on its own.
                 logger.warning(
                     "a batch of %d sends failed; retrying one by one", len(batch), exc_info=True
@@ -1369,10 +1378,16 @@ class MessagingService:
 
     async def _fan_out_forever(self) -> None:
         while True:
+            # A library (redis-py's publishing, say) may swallow our cancellation and return;
+            # the task still says it is being cancelled, and stopping must stop.
+            _raise_if_cancelling()
             fresh, audiences = await self._fanout_queue.get()
             try:
                 await self._fan_out(fresh, audiences)
             except Exception:
+                # A library may turn our cancellation into another error (a Redis read's own
+                # timeout, say): stopping must still stop.
+                _raise_if_cancelling()
                 # Already durable: clients catch up by sync.
                 logger.warning("fan-out failed", exc_info=True)
 
