@@ -54,28 +54,27 @@ function enhanceApiForms() {
   });
 }
 
-function submitApiForm(form, event) {
-  (async () => {
-    event.preventDefault();
-    const copyFrom = form.dataset.copyFrom && document.getElementById(form.dataset.copyFrom);
-    const copyTarget = form.querySelector("[data-copy-target]");
-    if (copyFrom && copyTarget) copyTarget.value = copyFrom.value;
-    const box = form.querySelector("[data-form-error]");
-    if (box) box.hidden = true;
-    const values = formValues(form);
-    const button = form.querySelector("[type=submit]");
-    if (button) button.disabled = true;
-    try {
-      await call(form.dataset.method || "POST", form.dataset.api, values);
-      if (form.dataset.done) announce(form.dataset.done);
-      if (changedField(form, form.dataset.reloadOn)) window.location.reload();
-      if (form.dataset.next) window.location.assign(fillTemplate(form.dataset.next, values));
-    } catch (error) {
-      showError(form, error);
-    } finally {
-      if (button) button.disabled = false;
-    }
-  })();
+// preventDefault runs before the first await, so the browser never submits the form itself.
+async function submitApiForm(form, event) {
+  event.preventDefault();
+  const copyFrom = form.dataset.copyFrom && document.getElementById(form.dataset.copyFrom);
+  const copyTarget = form.querySelector("[data-copy-target]");
+  if (copyFrom && copyTarget) copyTarget.value = copyFrom.value;
+  const box = form.querySelector("[data-form-error]");
+  if (box) box.hidden = true;
+  const values = formValues(form);
+  const button = form.querySelector("[type=submit]");
+  if (button) button.disabled = true;
+  try {
+    await call(form.dataset.method || "POST", form.dataset.api, values);
+    if (form.dataset.done) announce(form.dataset.done);
+    if (changedField(form, form.dataset.reloadOn)) window.location.reload();
+    if (form.dataset.next) window.location.assign(fillTemplate(form.dataset.next, values));
+  } catch (error) {
+    showError(form, error);
+  } finally {
+    if (button) button.disabled = false;
+  }
 }
 
 function enhanceAvatarForm(form) {
