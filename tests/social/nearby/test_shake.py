@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 import uuid
 from typing import Any
 
@@ -266,3 +267,83 @@ async def test_in_one_process_a_decision_is_never_taken_twice() -> None:
     second = await matcher.decide(ids[1], people[1], ats[1], ["cell"])
     assert first == f"paired:{people[1]}"
     assert second == f"paired:{people[0]}"
+
+
+# The settle time of a pair is counted from its first shake (docs/SOCIAL_NEARBY.md, Shake).
+
+
+async def test_the_second_shake_waits_only_the_rest_of_the_first_ones_settle_time(
+    app: FastAPI,
+) -> None:
+    nearby = app.state.nearby
+    settle = nearby.config.shake_settle
+    li, yuki = uuid.uuid4(), uuid.uuid4()
+    first = asyncio.create_task(nearby.match(li, *PEOPLES_SQUARE))
+    await asyncio.sleep(settle * 0.8)
+    began = time.monotonic()
+    second = await nearby.match(yuki, *NEXT_DOOR)
+    waited = time.monotonic() - began
+    assert second == ("paired", li)
+    assert await first == ("paired", yuki)
+    # ~20 % of the settle time is left; its full length would be a second settle time.
+    assert waited < settle * 0.7
+
+
+async def test_a_stranger_in_the_first_shakes_settle_time_makes_everyone_shake_again(
+    app: FastAPI,
+) -> None:
+    nearby = app.state.nearby
+    settle = nearby.config.shake_settle
+    li, yuki, giulia = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first = asyncio.create_task(nearby.match(li, *PEOPLES_SQUARE))
+    await asyncio.sleep(settle * 0.3)
+    second = asyncio.create_task(nearby.match(yuki, *NEXT_DOOR))
+    await asyncio.sleep(settle * 0.3)
+    third = await nearby.match(giulia, *PEOPLES_SQUARE)
+    assert [await first, await second, third] == [("again", None)] * 3
+
+
+async def test_a_shake_after_the_pair_was_decided_does_not_undo_it(app: FastAPI) -> None:
+    nearby = app.state.nearby
+    settle = nearby.config.shake_settle
+    li, yuki, giulia = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first = asyncio.create_task(nearby.match(li, *PEOPLES_SQUARE))
+    await asyncio.sleep(settle * 0.5)
+    second = asyncio.create_task(nearby.match(yuki, *NEXT_DOOR))
+    assert await asyncio.gather(first, second) == [("paired", yuki), ("paired", li)]
+    # Giulia shakes in the same 2 s window, but the pair is taken: she is alone, not a third.
+    assert await nearby.match(giulia, *PEOPLES_SQUARE) == ("alone", None)
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="needs OMO_TEST_REDIS_URL")
+async def test_two_nodes_pair_within_the_first_shakes_settle_time_through_redis() -> None:
+    assert REDIS_URL
+    prefix = f"omotest:{uuid.uuid4().hex[:8]}:"
+    node_a, node_b = RedisMatcher(REDIS_URL, prefix, 0.5), RedisMatcher(REDIS_URL, prefix, 0.5)
+    li, yuki = uuid.uuid4(), uuid.uuid4()
+    cells = ["89309e0b4bbffff"]
+    settle = 0.3
+
+    async def shake_on(node: RedisMatcher, who: uuid.UUID) -> tuple[str, float]:
+        shake_id = uuid.uuid4().hex
+        at = await node.add(shake_id, who, cells[0])
+        began = time.monotonic()
+        await node.settle(shake_id, settle)
+        result = (
+            await node.decide(shake_id, who, at, cells)
+            or await node.wait(shake_id, 0.5)
+            or await node.give_up(shake_id)
+        )
+        return result, time.monotonic() - began
+
+    async def later() -> tuple[str, float]:
+        await asyncio.sleep(settle * 0.8)
+        return await shake_on(node_b, yuki)
+
+    try:
+        (mine, _), (theirs, waited) = await asyncio.gather(shake_on(node_a, li), later())
+    finally:
+        await node_a.close()
+        await node_b.close()
+    assert (mine, theirs) == (f"paired:{yuki}", f"paired:{li}")
+    assert waited < settle * 0.7  # woken by node A's decision, not its own settle time

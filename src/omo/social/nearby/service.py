@@ -723,7 +723,8 @@ class NearbyService:
         cell = snap(latitude, longitude, SHAKE_RESOLUTION)
         shake_id = uuid.uuid4().hex
         at = await matcher.add(shake_id, user_id, cell)
-        await asyncio.sleep(self.config.shake_settle)
+        # Answered early when an earlier shake's settle time ends first and decides for us.
+        await matcher.settle(shake_id, self.config.shake_settle)
         result = await matcher.decide(shake_id, user_id, at, neighbours(cell))
         if result is None:
             result = await matcher.wait(shake_id, self.config.shake_window)

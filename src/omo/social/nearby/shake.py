@@ -1,13 +1,18 @@
 """Shake matching: in this process on one node, through Redis when nodes are replicated.
 
 A shake arrives at server time `at` in a small grid cell (H3 resolution 9, ~0.1 km²).
-`settle` seconds later it looks at every other shake still unmatched in its cell and the
-cells around it that arrived at most `window` seconds before it (or after it, meanwhile):
+Its settle time ends `settle` seconds later; then it looks at every other shake still
+unmatched in its cell and the cells around it that arrived at most `window` seconds before
+it (or after it, meanwhile):
 - exactly one: the two are paired (both answered at once);
 - several: ambiguous, every one of them is asked to shake again (never a wrong guess);
 - none: it waits until `window` is over for a later shake to pair with it, then is alone.
-A decision is atomic (one event loop step in memory, one Lua script in Redis), so a shake is
-never paired twice. The pairing latency after the second shake is `settle` plus a round trip.
+A shake answered by another one's decision while it settles is answered at once: the settle
+time of a pair is counted from its FIRST shake, so the second shake waits only the rest of it
+(`settle` minus the gap between the two). Partners shaking at most `settle` apart are always
+both in the first one's decision, so they are paired together or asked again, never paired
+with someone else. A decision is atomic (one event loop step in memory, one Lua script in
+Redis), so a shake is never paired twice.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ ALONE = "alone"
 
 class Matcher(Protocol):
     async def add(self, shake_id: str, user_id: uuid.UUID, cell: str) -> float: ...
+
+    async def settle(self, shake_id: str, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait `timeout` seconds, or less if an earlier shake's decision answers this one."""
 
     async def decide(
         self, shake_id: str, user_id: uuid.UUID, at: float, cells: list[str]
@@ -107,6 +115,9 @@ class MemoryMatcher:
                 self._resolve(other, AGAIN)
             self._resolve(me, AGAIN)
         return me.result
+
+    async def settle(self, shake_id: str, timeout: float) -> None:  # noqa: ASYNC109
+        await self.wait(shake_id, timeout)
 
     async def wait(self, shake_id: str, timeout: float) -> str | None:  # noqa: ASYNC109
         me = self.shakes[shake_id]
@@ -221,6 +232,13 @@ class RedisMatcher:
         self._waiting[shake_id] = asyncio.Event()
         at = await self._add(keys=[self._cell(cell)], args=[f"{shake_id}|{user_id}", self.ttl_ms])
         return float(at) / 1000
+
+    async def settle(self, shake_id: str, timeout: float) -> None:  # noqa: ASYNC109
+        # Woken by the message another node's decision publishes (no read: `decide` that
+        # follows returns the result already set).
+        woken = self._waiting.setdefault(shake_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), timeout)
 
     async def decide(
         self, shake_id: str, user_id: uuid.UUID, at: float, cells: list[str]
