@@ -1,14 +1,17 @@
 """A flash sale over HTTP: N units, many concurrent buyers, never oversold.
 
     python bench/flash_sale.py [--units 200] [--buyers 20000] [--processes 2]
-        [--database-url URL [--redis-url URL --workers N]]
+        [--database-url URL] [--redis-url URL [--workers N]] [--keep DIR] [--profile OUT]
 
 Every buyer is a logged-in person; load processes fire all reservations at once
 (POST /api/v1/coupons/flash-sales/{id}/reservations), then each buyer who holds a unit pays
 for it (POST /api/v1/pay/flash/reservations/{id}/pay). Checks: exactly `units` reserved and
 paid, 0 oversold. Claims/s counts every reservation answer (won or sold out). Bare limit: the
 same conditional stock update and reservation insert as plain SQL from one Python process.
-Prints one JSON line.
+The CPU seconds that the server and the load processes used during the claims are reported
+beside the rate, so a reader sees which side was the limit. `--keep DIR` seeds the buyers
+into DIR once and reuses them in later runs (a new sale each run): seeding 20,000 people
+takes minutes and is not what is measured. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -24,12 +27,22 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
-from payments_setup import LeanClient, Server, free_port, make_settings, percentile, seed
+from payments_setup import (
+    LeanClient,
+    Server,
+    World,
+    free_port,
+    make_settings,
+    percentile,
+    seed,
+)
 
 from omo.app import create_app
+from omo.core.config import Settings
 from omo.core.money import Money
 
 
@@ -78,11 +91,38 @@ def _load_process(
     url: str, sale_id: str, tokens: list[str], connections: int, start: Any, queue: Any
 ) -> None:
     start.wait()
+    cpu = time.process_time()
     try:
-        queue.put(asyncio.run(_reserve_all(url, sale_id, tokens, connections)))
+        result = asyncio.run(_reserve_all(url, sale_id, tokens, connections))
+        result["cpu_s"] = time.process_time() - cpu
+        queue.put(result)
     except BaseException as error:  # the parent must not wait forever for a dead worker
         queue.put({"error": repr(error)})
         raise
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants so far (Linux /proc):
+    `omo serve --workers N` is a parent and N worker processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    family = {pid}
+    grew = True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in family} - family
+        grew = bool(more)
+        family |= more
+    return sum(cpu.get(member, 0.0) for member in family)
 
 
 async def _pay_all(url: str, won: list[tuple[str, str]]) -> tuple[int, list[Any]]:
@@ -116,11 +156,9 @@ async def fund(settings: Any, user_ids: list[str]) -> None:
                     break
 
 
-def start_server(settings: Any, workers: int) -> Server:
-    """`omo serve` (one process), or `omo serve --workers N` on PostgreSQL + Redis, where the
-    stock gate is shared through Redis."""
-    if workers == 1:
-        return Server(settings)
+def start_server(settings: Any, workers: int, profile: str | None) -> Server:
+    """`omo serve` (one process, or `--workers N` on PostgreSQL + Redis, where the stock gate
+    is shared through Redis); with `profile`, under bench/sampler.py."""
     server = Server.__new__(Server)
     server.port = free_port()
     server.url = f"http://127.0.0.1:{server.port}"
@@ -130,23 +168,68 @@ def start_server(settings: Any, workers: int) -> Server:
         "OMO_SECRET_KEY": settings.secret_key or "",
         "OMO_PORT": str(server.port),
         "OMO_LOG_LEVEL": "warning",
-        "OMO_DATABASE_URL": settings.database_url,
-        "OMO_REDIS_URL": settings.redis_url,
-        "OMO_REDIS_PREFIX": settings.redis_prefix,
+        "OMO_PAYMENT_CODES_PER_MINUTE": str(settings.payment_codes_per_minute),
     }
+    if settings.database_url:
+        env["OMO_DATABASE_URL"] = settings.database_url
+    if settings.redis_url:
+        env["OMO_REDIS_URL"] = settings.redis_url
+        env["OMO_REDIS_PREFIX"] = settings.redis_prefix
     server.log = settings.data_dir / "server.log"
-    command = [sys.executable, "-m", "omo.cli", "serve", "--workers", str(workers)]
+    command = [sys.executable]
+    if profile:
+        command += [str(Path(__file__).with_name("sampler.py")), profile]
+    command += ["-m", "omo.cli", "serve", "--workers", str(workers)]
     with server.log.open("w") as output:
         server.process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                time.sleep(3 * workers)  # every worker up, not just the first
+                time.sleep(3 * (workers - 1))  # every worker up, not just the first
                 return server
         except httpx.HTTPError:
             time.sleep(0.3)
     raise RuntimeError("server did not start:\n" + server.log.read_text())
+
+
+def world_in(settings: Settings, buyers: int) -> World:
+    """The buyers seeded into `settings.data_dir` by an earlier run with --keep, or new ones."""
+    saved = settings.data_dir / "world.json"
+    if saved.exists():
+        known = json.loads(saved.read_text())
+        if known["database_url"] == settings.database_url and len(known["tokens"]) >= buyers:
+            return World(
+                settings,
+                known["owner_token"],
+                known["merchant_id"],
+                known["tokens"][:buyers],
+                known["ids"][:buyers],
+            )
+    world = asyncio.run(seed(settings, buyers))
+    saved.write_text(
+        json.dumps(
+            {
+                "database_url": settings.database_url,
+                "owner_token": world.owner_token,
+                "merchant_id": world.merchant_id,
+                "tokens": world.customer_tokens,
+                "ids": world.customer_ids,
+            }
+        )
+    )
+    return world
+
+
+def kept_settings(folder: Path, database_url: str | None) -> Settings:
+    """Settings over a folder that outlives the run (the same secret key every time)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Settings(  # type: ignore[call-arg]
+        data_dir=folder,
+        database_url=database_url,
+        secret_key="bench-kept-" + folder.name,
+        payment_codes_per_minute=1_000_000,
+    )
 
 
 def bare_sqlite(path: str, buyers: int, units: int) -> float:
@@ -183,16 +266,28 @@ def main() -> None:
     )
     parser.add_argument("--redis-url", default=None, help="the shared stock gate")
     parser.add_argument("--workers", type=int, default=1, help="server processes (Redis)")
+    parser.add_argument("--keep", default=None, help="folder that keeps the seeded buyers")
+    parser.add_argument("--profile", default=None, help="sample the server's CPU into this file")
+    parser.add_argument(
+        "--seed-only", action="store_true", help="seed the buyers into --keep and stop"
+    )
     args = parser.parse_args()
     if args.workers > 1 and not (args.redis_url and args.database_url):
         parser.error("--workers N needs --database-url (PostgreSQL) and --redis-url")
-    settings = make_settings(args.database_url)
+    if args.seed_only and not args.keep:
+        parser.error("--seed-only needs --keep")
+    if args.keep:
+        settings = kept_settings(Path(args.keep), args.database_url)
+    else:
+        settings = make_settings(args.database_url)
     if args.redis_url:
         settings.redis_url = args.redis_url
         settings.redis_prefix = f"omobench:{uuid.uuid4().hex[:8]}:"
-    world = asyncio.run(seed(settings, args.buyers))
+    world = world_in(settings, args.buyers)
+    if args.seed_only:
+        return
     sale_id = asyncio.run(create_sale(settings, world.merchant_id, args.units))
-    server = start_server(settings, args.workers)
+    server = start_server(settings, args.workers, args.profile)
     try:
         context = multiprocessing.get_context("spawn")
         start, queue = context.Event(), context.Queue()
@@ -207,6 +302,8 @@ def main() -> None:
         for worker in workers:
             worker.start()
         time.sleep(2)
+        server_cpu = tree_cpu_seconds(server.process.pid)
+        load_before = os.getloadavg()
         began = time.perf_counter()
         start.set()
         results = [queue.get() for _ in workers]
@@ -214,6 +311,8 @@ def main() -> None:
         if failed:
             raise RuntimeError(f"a load process failed: {failed}")
         elapsed = time.perf_counter() - began
+        server_cpu = tree_cpu_seconds(server.process.pid) - server_cpu
+        load_after = os.getloadavg()
         for worker in workers:
             worker.join()
         won = [item for result in results for item in result["won"]]
@@ -250,6 +349,11 @@ def main() -> None:
                     "claims_per_s": claims_per_s,
                     "p50_ms": percentile(latencies, 0.5) * 1000,
                     "p99_ms": percentile(latencies, 0.99) * 1000,
+                    "claims_s": elapsed,
+                    "server_cpu_s": server_cpu,
+                    "server_cpu_us_per_claim": server_cpu / args.buyers * 1e6,
+                    "generator_cpu_s": sum(result["cpu_s"] for result in results),
+                    "load_average_before_after": [load_before[0], load_after[0]],
                     "bare_claims_per_s": bare,
                 },
                 "ratios": {"omo_vs_bare": claims_per_s / bare},
