@@ -148,22 +148,97 @@ _MOVE_READ = (
 )
 
 
+class _DriverMany:
+    """A Core statement run on SQLite as the driver's own executemany, its parameters turned
+    into the driver's values by the column types' bind processors (the same values SQLAlchemy
+    would send). SQLAlchemy's generic per-row parameter handling cost more than SQLite's
+    insert itself on the writer's hot path (a third of the batch, profiled under the bench).
+    Other databases run the statement through SQLAlchemy as before."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._prepared: tuple[str, list[tuple[str, Any]]] | None = None
+
+    def _prepare(self, dialect: Any) -> tuple[str, list[tuple[str, Any]]]:
+        if self._prepared is None:
+            compiled = self.statement.compile(dialect=dialect)
+            names = list(compiled.positiontup or ())
+            processors = [
+                (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in names
+            ]
+            self._prepared = (compiled.string, processors)
+        return self._prepared
+
+    def processor(self, dialect: Any, name: str) -> Any:
+        """The function turning a value of parameter `name` into the driver's value."""
+        found = dict(self._prepare(dialect)[1]).get(name)
+        return found if found is not None else (lambda value: value)
+
+    async def fetch(self, session: AsyncSession, params: dict[str, Any]) -> list[Any] | None:
+        """A query's rows in the driver's values on SQLite; None elsewhere."""
+        connection = await session.connection()
+        if connection.dialect.name != "sqlite":
+            return None
+        sql, processors = self._prepare(connection.dialect)
+        result = await connection.exec_driver_sql(
+            sql, tuple(params[name] if p is None else p(params[name]) for name, p in processors)
+        )
+        return list(result)
+
+    async def run(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        connection = await session.connection()
+        dialect = connection.dialect
+        if dialect.name != "sqlite":
+            await session.execute(self.statement, rows)
+            return
+        sql, processors = self._prepare(dialect)
+        await connection.exec_driver_sql(
+            sql,
+            [
+                tuple(row[name] if p is None else p(row[name]) for name, p in processors)
+                for row in rows
+            ],
+        )
+
+
+# The writer's executemany statements, one row per message or per conversation.
+_DRIVER_MOVE_SEQ = _DriverMany(_MOVE_SEQ)
+_DRIVER_INSERT_MESSAGES = _DriverMany(_INSERT_MESSAGES)
+_DRIVER_INSERT_OUTBOX = _DriverMany(_INSERT_OUTBOX)
+_DRIVER_INSERT_SEARCH = _DriverMany(_INSERT_SEARCH)
+_DRIVER_MOVE_READ = _DriverMany(_MOVE_READ)
+
+
+def _probe(size: int) -> Any:
+    return or_(
+        *(
+            and_(
+                _MESSAGES.c.conversation_id == bindparam(f"c{n}", type_=Uuid),
+                _MESSAGES.c.sender_id == bindparam(f"s{n}", type_=Uuid),
+                _MESSAGES.c.client_id == bindparam(f"k{n}", type_=String),
+            )
+            for n in range(size)
+        )
+    )
+
+
 @functools.cache
 def _stored_sends(size: int) -> Any:
     """The stored messages among `size` (conversation, sender, client id) keys: each key an
     index probe of the unique constraint. An OR of ANDs, because SQLite scans the whole table
     for a row-value IN and three separate IN lists would also match other senders' ids.
     Sizes are powers of two (the keys padded by repeating one), so few statements exist."""
-    return select(_MESSAGES).where(
-        or_(
-            *(
-                and_(
-                    _MESSAGES.c.conversation_id == bindparam(f"c{n}", type_=Uuid),
-                    _MESSAGES.c.sender_id == bindparam(f"s{n}", type_=Uuid),
-                    _MESSAGES.c.client_id == bindparam(f"k{n}", type_=String),
-                )
-                for n in range(size)
-            )
+    return select(_MESSAGES).where(_probe(size))
+
+
+@functools.cache
+def _stored_keys(size: int) -> _DriverMany:
+    """The same probe answering only which keys are stored, in the driver's values (SQLite):
+    the usual answer is none, and only a retried send then loads its stored row."""
+    return _DriverMany(
+        select(_MESSAGES.c.conversation_id, _MESSAGES.c.sender_id, _MESSAGES.c.client_id).where(
+            _probe(size)
         )
     )
 
@@ -1433,7 +1508,7 @@ class MessagingService:
                 for o in outcomes
             )
         )
-        for stored in await session.execute(*_stored_sends_params(keys)):
+        for stored in await self._stored(session, keys):
             known[(stored.conversation_id, stored.sender_id, stored.client_id)] = _message_row(
                 stored
             )
@@ -1529,23 +1604,40 @@ class MessagingService:
             if state[1] != first_seq[conv_id]
         ]
         if moved:
-            await session.execute(_MOVE_SEQ, moved)
+            await _DRIVER_MOVE_SEQ.run(session, moved)
         # Many rows, one statement each (executemany), in the one transaction of the batch.
         # Core inserts (executemany): the ORM's bulk path costs more per row on the hot path.
         if rows:
-            await session.execute(_INSERT_MESSAGES, rows)
-            await session.execute(_INSERT_OUTBOX, outbox)
+            await _DRIVER_INSERT_MESSAGES.run(session, rows)
+            await _DRIVER_INSERT_OUTBOX.run(session, outbox)
         if indexed:
-            await session.execute(_INSERT_SEARCH, indexed)
+            await _DRIVER_INSERT_SEARCH.run(session, indexed)
         # Sending is reading: what one sent is never unread for oneself.
         if read_up_to:
-            await session.execute(
-                _MOVE_READ,
+            await _DRIVER_MOVE_READ.run(
+                session,
                 [
                     {"conv": conv_id, "member": user_id, "seq": seq}
                     for (conv_id, user_id), seq in read_up_to.items()
                 ],
             )
+
+    async def _stored(
+        self, session: AsyncSession, keys: list[tuple[uuid.UUID, uuid.UUID, str]]
+    ) -> list[Any]:
+        """The stored rows of these (conversation, sender, client id) keys: retried sends."""
+        statement, params = _stored_sends_params(keys)
+        probe = _stored_keys(len(params) // 3)
+        found = await probe.fetch(session, params)
+        if found is not None:
+            dialect = (await session.connection()).dialect
+            conv, sender = probe.processor(dialect, "c0"), probe.processor(dialect, "s0")
+            stored = {tuple(row) for row in found}
+            keys = [k for k in keys if (conv(k[0]), sender(k[1]), k[2]) in stored]
+            if not keys:
+                return []
+            statement, params = _stored_sends_params(keys)
+        return list(await session.execute(statement, params))
 
     async def _recall_target(self, session: AsyncSession, p: _Pending, now: datetime) -> None:
         target = await session.scalar(
