@@ -1239,12 +1239,40 @@ class MessagingService:
         Returns after the commit: the caller may acknowledge to the client.
         """
         validate_draft(draft)
-        extra: dict[str, Any] = {}
         mention_ids: list[uuid.UUID] = []
-        if draft.card is not None:
-            extra["card"] = _validate_card(draft.card)
         for omo_id in dict.fromkeys(draft.mentions):
             mention_ids.append((await self._person(omo_id)).user_id)
+        media = None
+        if draft.media_id is not None:
+            media = await self._media_for_sending(sender_id, draft)
+        pending = self._pending(sender_id, draft, origin, tuple(mention_ids), media)
+        return await self._submit(pending)
+
+    def send_nowait(
+        self, sender_id: uuid.UUID, draft: Draft, *, origin: str = ""
+    ) -> asyncio.Future[Sent] | None:
+        """`send` for a draft that needs nothing looked up (no mentions, no media): queued at
+        once, and the future is done when the message is durable (or refused: the future's
+        ProblemError). None when the draft needs `send`. A refused draft raises here as in
+        `send`. The gateway acknowledges from the future's callback: no task per message."""
+        if draft.mentions or draft.media_id is not None:
+            return None
+        validate_draft(draft)
+        pending = self._pending(sender_id, draft, origin, (), None)
+        self._enqueue(pending)
+        return pending.future
+
+    def _pending(
+        self,
+        sender_id: uuid.UUID,
+        draft: Draft,
+        origin: str,
+        mention_ids: tuple[uuid.UUID, ...],
+        media: Media | None,
+    ) -> _Pending:
+        extra: dict[str, Any] = {}
+        if draft.card is not None:
+            extra["card"] = _validate_card(draft.card)
         if mention_ids:
             extra["mentions"] = [str(m) for m in mention_ids]
         if draft.mention_all:
@@ -1253,8 +1281,7 @@ class MessagingService:
         if draft.location is not None:
             extra["location"] = _validate_location(draft.location)
             kind = "location"
-        if draft.media_id is not None:
-            media = await self._media_for_sending(sender_id, draft)
+        if media is not None:
             extra["media"] = {
                 "id": str(media.id),
                 "kind": media.kind,
@@ -1266,18 +1293,16 @@ class MessagingService:
                 "thumbnail": media.has_thumbnail,
             }
             kind = media.kind
-        return await self._submit(
-            _Pending(
-                sender_id=sender_id,
-                conversation_id=draft.conversation_id,
-                client_id=draft.client_id,
-                kind=kind,
-                text=draft.text,
-                extra=extra,
-                origin=origin,
-                future=asyncio.get_running_loop().create_future(),
-                mention_ids=tuple(mention_ids),
-            )
+        return _Pending(
+            sender_id=sender_id,
+            conversation_id=draft.conversation_id,
+            client_id=draft.client_id,
+            kind=kind,
+            text=draft.text,
+            extra=extra,
+            origin=origin,
+            future=asyncio.get_running_loop().create_future(),
+            mention_ids=mention_ids,
         )
 
     async def _media_for_sending(self, sender_id: uuid.UUID, draft: Draft) -> Media:
@@ -1387,11 +1412,14 @@ class MessagingService:
         )
 
     async def _submit(self, pending: _Pending) -> Sent:
+        self._enqueue(pending)
+        return await asyncio.shield(pending.future)
+
+    def _enqueue(self, pending: _Pending) -> None:
         if not self._queues:
             raise RuntimeError("the messaging service is not started")
-        lane = hash(pending.conversation_id) % len(self._queues)
+        lane = hash(pending.conversation_id) % len(self._queues) if len(self._queues) > 1 else 0
         self._queues[lane].put_nowait(pending)
-        return await asyncio.shield(pending.future)
 
     async def _write_forever(self, queue: asyncio.Queue[_Pending]) -> None:
         while True:
