@@ -171,7 +171,8 @@ class _DriverMany:
         return self._prepared
 
     def processor(self, dialect: Any, name: str) -> Any:
-        """The function turning a value of parameter `name` into the driver's value."""
+        """The function turning a value of parameter `name` into the driver's value (the
+        dialect may be None once the statement has run)."""
         found = dict(self._prepare(dialect)[1]).get(name)
         return found if found is not None else (lambda value: value)
 
@@ -239,6 +240,45 @@ def _stored_keys(size: int) -> _DriverMany:
     return _DriverMany(
         select(_MESSAGES.c.conversation_id, _MESSAGES.c.sender_id, _MESSAGES.c.client_id).where(
             _probe(size)
+        )
+    )
+
+
+def _padded(values: Sequence[Any]) -> list[Any]:
+    """Values padded to a power of two (repeating the last): few statement sizes exist."""
+    size = 1 << max(0, len(values) - 1).bit_length()
+    return [*values, *([values[-1]] * (size - len(values)))]
+
+
+def _ids_in(column: Any, prefix: str, size: int) -> Any:
+    return column.in_([bindparam(f"{prefix}{n}", type_=Uuid) for n in range(size)])
+
+
+# The writer's reads on SQLite, one statement per padded size (see _DriverMany).
+@functools.cache
+def _driver_lock(size: int) -> _DriverMany:
+    c = _CONVERSATIONS.c
+    return _DriverMany(
+        select(c.id, c.kind, c.last_seq).where(_ids_in(c.id, "i", size)).order_by(c.id)
+    )
+
+
+@functools.cache
+def _driver_members(size: int) -> _DriverMany:
+    m = _MEMBERS.c
+    return _DriverMany(
+        select(m.conversation_id, m.user_id, m.role).where(
+            _ids_in(m.conversation_id, "i", size), m.active.is_(True)
+        )
+    )
+
+
+@functools.cache
+def _driver_blocks(people: int, senders: int) -> _DriverMany:
+    b = _BLOCKS.c
+    return _DriverMany(
+        select(b.user_id, b.blocked_id).where(
+            _ids_in(b.user_id, "p", people), _ids_in(b.blocked_id, "s", senders)
         )
     )
 
@@ -588,6 +628,7 @@ class MessagingService:
             ]
         ] = asyncio.Queue()
         self._profiles: dict[uuid.UUID, tuple[float, PublicProfile]] = {}
+        self._uuids: dict[Any, uuid.UUID] = {}
         self.batches = 0
         self.batched_messages = 0
 
@@ -1505,15 +1546,11 @@ class MessagingService:
         # Lock order by id, so two nodes' batches never deadlock each other.
         conversations: dict[uuid.UUID, list[Any]] = {
             conv_id: [kind, last_seq]
-            for conv_id, kind, last_seq in await session.execute(
-                _LOCK_CONVERSATIONS, {"ids": conversation_ids}
-            )
+            for conv_id, kind, last_seq in await self._lock(session, conversation_ids)
         }
         first_seq = {conv_id: state[1] for conv_id, state in conversations.items()}
         members: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
-        for conv_id, user_id, role in await session.execute(
-            _ACTIVE_MEMBERS, {"ids": list(conversations)}
-        ):
+        for conv_id, user_id, role in await self._members(session, list(conversations)):
             members[(conv_id, user_id)] = role
             audiences.setdefault(conv_id, []).append(user_id)
         blocks: set[tuple[uuid.UUID, uuid.UUID]] = set()
@@ -1522,10 +1559,7 @@ class MessagingService:
             u for (c, u) in members if c in conversations and conversations[c][0] == "direct"
         }
         if direct_people:
-            for pair in await session.execute(
-                _BLOCKS_OF, {"people": list(direct_people), "senders": list(senders)}
-            ):
-                blocks.add((pair[0], pair[1]))
+            blocks.update(await self._blocks(session, list(direct_people), list(senders)))
         known: dict[tuple[uuid.UUID, uuid.UUID, str], ChatMessage] = {}
         rows: list[dict[str, Any]] = []
         outbox: list[dict[str, Any]] = []
@@ -1649,6 +1683,72 @@ class MessagingService:
                     for (conv_id, user_id), seq in read_up_to.items()
                 ],
             )
+
+    # -- the writer's reads: SQLite through the driver, other databases through SQLAlchemy --
+
+    def _uuid(self, value: Any) -> uuid.UUID:
+        """A stored id (SQLite's driver value) as a UUID, remembered: the same people recur."""
+        found = self._uuids.get(value)
+        if found is None:
+            if len(self._uuids) > 100_000:
+                self._uuids.clear()
+            found = self._uuids[value] = uuid.UUID(value)
+        return found
+
+    async def _lock(
+        self, session: AsyncSession, ids: list[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, str, int]]:
+        """(id, kind, last_seq) of these conversations, locked, in id order."""
+        statement = _driver_lock(len(_padded(ids)))
+        found = await statement.fetch(
+            session, {f"i{n}": conv_id for n, conv_id in enumerate(_padded(ids))}
+        )
+        if found is None:
+            return [
+                (r[0], r[1], r[2]) for r in await session.execute(_LOCK_CONVERSATIONS, {"ids": ids})
+            ]
+        by_value = self._by_driver_value(statement, "i0", ids)
+        return [(by_value[r[0]], r[1], r[2]) for r in found]
+
+    async def _members(
+        self, session: AsyncSession, ids: list[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+        """(conversation, person, role) of the active members of these conversations."""
+        if not ids:
+            return []
+        statement = _driver_members(len(_padded(ids)))
+        found = await statement.fetch(
+            session, {f"i{n}": conv_id for n, conv_id in enumerate(_padded(ids))}
+        )
+        if found is None:
+            return [
+                (r[0], r[1], r[2]) for r in await session.execute(_ACTIVE_MEMBERS, {"ids": ids})
+            ]
+        by_value = self._by_driver_value(statement, "i0", ids)
+        return [(by_value[r[0]], self._uuid(r[1]), r[2]) for r in found]
+
+    async def _blocks(
+        self, session: AsyncSession, people: list[uuid.UUID], senders: list[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(person, blocked sender) pairs among these people and senders."""
+        padded_people, padded_senders = _padded(people), _padded(senders)
+        statement = _driver_blocks(len(padded_people), len(padded_senders))
+        params = {f"p{n}": u for n, u in enumerate(padded_people)}
+        params.update({f"s{n}": u for n, u in enumerate(padded_senders)})
+        found = await statement.fetch(session, params)
+        if found is None:
+            return [
+                (r[0], r[1])
+                for r in await session.execute(_BLOCKS_OF, {"people": people, "senders": senders})
+            ]
+        return [(self._uuid(r[0]), self._uuid(r[1])) for r in found]
+
+    def _by_driver_value(
+        self, statement: _DriverMany, name: str, ids: list[uuid.UUID]
+    ) -> dict[Any, uuid.UUID]:
+        """The ids by their driver values (after `statement.fetch`), to read its rows."""
+        to_driver = statement.processor(None, name)
+        return {to_driver(value): value for value in ids}
 
     async def _stored(
         self, session: AsyncSession, keys: list[tuple[uuid.UUID, uuid.UUID, str]]
