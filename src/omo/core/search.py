@@ -35,11 +35,15 @@ def normalise(text: str) -> str:
 
 def _unaccented(word: str) -> str:
     # Only for words of space-separated scripts: in Japanese a voicing mark changes the word.
+    if word.isascii():
+        return word  # nothing to decompose (every chat message is cut into terms)
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def _split(text: str) -> tuple[list[str], list[str]]:
     """(words of space-separated scripts, CJK runs) of a normalised text."""
+    if text.isascii():
+        return _WORD.findall(text), []  # no CJK, no accents: the common case, made cheap
     words: list[str] = []
     runs: list[str] = []
     for word in _WORD.findall(text):

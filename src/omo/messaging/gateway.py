@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -213,7 +214,17 @@ class Connection:
                 mention_all=frame.mention_all,
             )
             await self.in_flight.acquire()
-            self._spawn(self._send(draft))
+            try:
+                future = self.service.send_nowait(user_id, draft, origin=self.token)
+            except BaseException:
+                self.in_flight.release()
+                raise
+            if future is None:
+                self._spawn(self._send(draft))
+            else:
+                # Acknowledged from the future's callback: a task per message cost more than
+                # the rest of the gateway's work on a chat message.
+                future.add_done_callback(functools.partial(self._sent, draft.client_id))
         elif isinstance(frame, RecallFrame):
             await self.in_flight.acquire()
             self._spawn(self._recall(frame))
@@ -260,21 +271,45 @@ class Connection:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def _sent(self, ref: str, future: asyncio.Future[Sent]) -> None:
+        """The ack (or the refusal) of a send queued with `send_nowait`."""
+        if future.cancelled():
+            self.in_flight.release()
+            return
+        failure = future.exception()
+        try:
+            if failure is None and future.result().wired is None:
+                # The wire form could not be made after the commit: make it in a task.
+                self._spawn(self._acked(ref, future))
+                return
+            self.in_flight.release()
+            if isinstance(failure, ProblemError):
+                self.error(failure, ref)
+            elif failure is not None:
+                logger.warning("a send failed", exc_info=failure)
+            else:
+                self._ack(ref, future.result())
+        except TooSlowError:
+            self._spawn(self._close(CLOSE_TOO_SLOW))
+
+    def _ack(self, ref: str, sent: Sent, wired: dict[str, Any] | None = None) -> None:
+        self.push(
+            {
+                "type": "ack",
+                "id": ref,
+                "seq": sent.message.seq,
+                "duplicate": sent.duplicate,
+                "message": wired or sent.wired,
+            }
+        )
+
     async def _acked(self, ref: str, work: Any) -> None:
         try:
             sent: Sent = await work
             wired = sent.wired
             if wired is None:
                 wired = (await self.service.wire([sent.message]))[0]
-            self.push(
-                {
-                    "type": "ack",
-                    "id": ref,
-                    "seq": sent.message.seq,
-                    "duplicate": sent.duplicate,
-                    "message": wired,
-                }
-            )
+            self._ack(ref, sent, wired)
         except ProblemError as error:
             self.error(error, ref)
         except TooSlowError:
