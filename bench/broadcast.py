@@ -99,7 +99,8 @@ async def push_rate(
     service: AccountService, account_id: uuid.UUID, connected: int, runs: int
 ) -> dict[str, float]:
     """Median of `runs` pushes of one broadcast to `connected` subscribed followers of the
-    account (the first ones by id; the account may have many more), from the broadcast's
+    account (drawn at random, as online people are; the account may have many more; the
+    first ones by id would sit side by side in the index), from the broadcast's
     event to the last delivery, beside the bare relay: the broker alone publishing the same
     frame to the same channels (`publish_many`), and one publish per channel."""
     async with service.db.sessions() as session:
@@ -108,7 +109,7 @@ async def push_rate(
                 await session.scalars(
                     text(
                         "SELECT user_id FROM accounts_follows WHERE account_id = :a"
-                        " ORDER BY user_id LIMIT :n"
+                        " ORDER BY random() LIMIT :n"
                     ).bindparams(
                         a=account_id.hex if service.db.is_sqlite else account_id, n=connected
                     )
