@@ -1605,10 +1605,7 @@ class AccountService:
 
     async def _locale_of(self, user_id: uuid.UUID) -> str | None:
         """The person's chosen language (None: they chose none, so the account's default)."""
-        try:
-            return (await self.identity.own_profile(user_id)).locale
-        except ProblemError:
-            return None
+        return await self.identity.locale_of(user_id)
 
     async def push_items(
         self, user_id: uuid.UUID, account_id: uuid.UUID, items: Sequence[ThreadItem]
@@ -1899,11 +1896,28 @@ class AccountService:
             account = await self._account(session, account_id)
             account.webhook_url, account.webhook_token = url, token
 
-    async def webhook_target(self, account_id: uuid.UUID) -> tuple[str, str, str]:
-        """(url, token, app id) of the account's webhook, or empty strings."""
-        async with self.db.sessions() as session:
-            account = await self._account(session, account_id)
-            return account.webhook_url, account.webhook_token, account.app_id
+    async def webhook_targets(
+        self, account_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[str, str, str]]:
+        """(url, token, app id) of each account that has a webhook; the others are left out.
+
+        One plain query per delivery round: most accounts have no webhook, and loading each
+        account whole per follower event competed with care's assignment on the event loop.
+        """
+        if not account_ids:
+            return {}
+        columns = (
+            OfficialAccount.id,
+            OfficialAccount.webhook_url,
+            OfficialAccount.webhook_token,
+            OfficialAccount.app_id,
+        )
+        query = select(*columns).where(
+            OfficialAccount.id.in_(set(account_ids)), OfficialAccount.webhook_url != ""
+        )
+        async with self.db.reader.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
     async def delivery_claimed(self, event_id: uuid.UUID, account_id: uuid.UUID) -> bool:
         """Claim an event for delivery (once across nodes); False if already done."""

@@ -246,8 +246,13 @@ class WebhookWorker:
             return 0
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout)
+        targets = await self.service.webhook_targets(
+            [uuid.UUID(event.payload["account_id"]) for event in events]
+        )
         for event in events:
-            await self._deliver(self._client, event)
+            target = targets.get(uuid.UUID(event.payload["account_id"]))
+            if target is not None:
+                await self._deliver(self._client, event, target)
         async with self.db.transaction() as session:
             cursor = await session.get(OutboxCursor, CONSUMER, with_for_update=True)
             if cursor is None:
@@ -256,13 +261,12 @@ class WebhookWorker:
                 cursor.last_event_id = events[-1].id
         return len(events)
 
-    async def _deliver(self, client: httpx.AsyncClient, event: StoredEvent) -> None:
+    async def _deliver(
+        self, client: httpx.AsyncClient, event: StoredEvent, target: tuple[str, str, str]
+    ) -> None:
         account_id = uuid.UUID(event.payload["account_id"])
-        try:
-            url, token, app_id = await self.service.webhook_target(account_id)
-        except ProblemError:
-            return
-        if not url or not await self.service.delivery_claimed(event.id, account_id):
+        url, token, app_id = target
+        if not await self.service.delivery_claimed(event.id, account_id):
             return
         try:
             await check_destination_allowed(url, allow_private=self.allow_private, hosts=self.hosts)

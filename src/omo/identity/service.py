@@ -708,6 +708,17 @@ class IdentityService:
             user.time_zone,
         )
 
+    async def locale_of(self, user_id: uuid.UUID) -> str | None:
+        """The person's chosen language; None if they chose none (or there is no such person).
+
+        One plain read: other contexts ask it per message (an account's automatic reply).
+        """
+        async with self.db.reader.connect() as connection:
+            locale: str | None = await connection.scalar(
+                select(User.locale).where(User.id == user_id)
+            )
+        return locale
+
     async def own_profile(self, user_id: uuid.UUID) -> OwnProfile:
         async with self.db.sessions() as session:
             return self._own(await self._user(session, user_id))
