@@ -83,3 +83,15 @@ async def test_an_unlisted_destination_is_refused_again_at_delivery(
 
     await eventually(failed)
     assert heard == []
+
+
+async def test_only_accounts_with_a_webhook_are_delivery_targets(
+    app: FastAPI, brand: Brand
+) -> None:
+    accounts = app.state.accounts
+    account_id = uuid.UUID(brand.account_id)
+    assert await accounts.webhook_targets([account_id, uuid.uuid4()]) == {}
+    await accounts.set_webhook(account_id, "https://shop.brand.example/wx", "brandtoken42")
+    targets = await accounts.webhook_targets([account_id, account_id])
+    assert list(targets) == [account_id]
+    assert targets[account_id][:2] == ("https://shop.brand.example/wx", "brandtoken42")

@@ -181,3 +181,22 @@ async def _all_ids(identity: object) -> list[object]:
 
     async with identity.db.sessions() as session:  # type: ignore[attr-defined]
         return list((await session.scalars(select(User.id))).all())
+
+
+async def test_the_language_other_contexts_read_is_the_one_the_person_chose(
+    app: object, sign_up: SignUp, client: httpx.AsyncClient
+) -> None:
+    person = await sign_up()
+    identity = app.state.identity  # type: ignore[attr-defined]
+    (user_id,) = await _all_ids(identity)
+    shown = (await client.get("/api/v1/identity/me", headers=person.auth)).json()["locale"]
+    assert await identity.locale_of(user_id) == shown
+    await client.patch("/api/v1/identity/me", json={"locale": "ja"}, headers=person.auth)
+    assert await identity.locale_of(user_id) == "ja"
+
+
+async def test_the_language_of_an_unknown_person_is_none(app: object) -> None:
+    import uuid
+
+    identity = app.state.identity  # type: ignore[attr-defined]
+    assert await identity.locale_of(uuid.uuid4()) is None
