@@ -1699,9 +1699,10 @@ class MessagingService:
         self, session: AsyncSession, ids: list[uuid.UUID]
     ) -> list[tuple[uuid.UUID, str, int]]:
         """(id, kind, last_seq) of these conversations, locked, in id order."""
-        statement = _driver_lock(len(_padded(ids)))
+        padded = _padded(ids)
+        statement = _driver_lock(len(padded))
         found = await statement.fetch(
-            session, {f"i{n}": conv_id for n, conv_id in enumerate(_padded(ids))}
+            session, {f"i{n}": conv_id for n, conv_id in enumerate(padded)}
         )
         if found is None:
             return [
@@ -1716,9 +1717,10 @@ class MessagingService:
         """(conversation, person, role) of the active members of these conversations."""
         if not ids:
             return []
-        statement = _driver_members(len(_padded(ids)))
+        padded = _padded(ids)
+        statement = _driver_members(len(padded))
         found = await statement.fetch(
-            session, {f"i{n}": conv_id for n, conv_id in enumerate(_padded(ids))}
+            session, {f"i{n}": conv_id for n, conv_id in enumerate(padded)}
         )
         if found is None:
             return [
