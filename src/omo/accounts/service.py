@@ -880,7 +880,6 @@ class AccountService:
         """A follower writes to the account; keyword rules or the default reply may answer
         (unless the brand's own server answers through its webhook)."""
         body = validate_body(body)
-        locale = await self._locale_of(user_id)
         async with self.db.transaction() as session:
             account = await self._account(session, account_id)
             follow = await self._touch(session, account_id, user_id)
@@ -894,7 +893,7 @@ class AccountService:
             )
             items = [sent]
             if not account.webhook_url:
-                reply = await self._automatic_reply(session, account, text, locale)
+                reply = await self._automatic_reply(session, account, text, user_id)
                 if reply:
                     items.append(self._append(session, account_id, user_id, "out", {"text": reply}))
         await announce(self.broker, MessageReceived.topic)  # care reads it at once
@@ -902,19 +901,30 @@ class AccountService:
         return items
 
     async def _automatic_reply(
-        self, session: AsyncSession, account: OfficialAccount, text: str, locale: str | None = None
+        self, session: AsyncSession, account: OfficialAccount, text: str, user_id: uuid.UUID
     ) -> str:
+        """The reply of the first matching rule (exact before contains), else the default, in
+        the person's language when the brand translated it. The person's language is read
+        only then: most replies have no translation, and it is one more read per message."""
         rules = (
             await session.scalars(select(KeywordRule).where(KeywordRule.account_id == account.id))
         ).all()
         needle = text.strip().casefold()
-        for rule in rules:
-            if rule.match == "exact" and needle == rule.keyword.casefold():
-                return (rule.translations or {}).get(locale or "") or rule.reply
-        for rule in rules:
-            if rule.match == "contains" and rule.keyword.casefold() in needle:
-                return (rule.translations or {}).get(locale or "") or rule.reply
-        return str(_localised(account, locale, "default_reply"))
+        chosen = next(
+            (r for r in rules if r.match == "exact" and needle == r.keyword.casefold()), None
+        ) or next(
+            (r for r in rules if r.match == "contains" and r.keyword.casefold() in needle), None
+        )
+        if chosen is not None:
+            if not chosen.translations:
+                return chosen.reply
+            return chosen.translations.get(await self._locale_of(user_id) or "") or chosen.reply
+        if not any(
+            (variant or {}).get("default_reply")
+            for variant in (account.translations or {}).values()
+        ):
+            return str(account.default_reply)
+        return str(_localised(account, await self._locale_of(user_id), "default_reply"))
 
     async def menu_click(self, user_id: uuid.UUID, account_id: uuid.UUID, key: str) -> str:
         """A follower taps a menu button: a click event (key) or a link (view). Returns the
