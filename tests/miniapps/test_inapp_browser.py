@@ -133,8 +133,12 @@ def test_a_scanned_code_opens_in_the_app_sandboxed_with_its_own_bridge_and_a_new
     token = _login(live_server, sms_gateway, "+33612345678", "Camille")
     diner = {"Authorization": f"Bearer {token}"}
     for program in (first, second):
-        _ok(httpx.post(f"{live_server.url}/api/v1/miniapps/launch/{program['appid']}/privacy",
-                       headers=diner))
+        _ok(
+            httpx.post(
+                f"{live_server.url}/api/v1/miniapps/launch/{program['appid']}/privacy",
+                headers=diner,
+            )
+        )
     context = browser.new_context()
     context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live_server.url}])
     page = context.new_page()

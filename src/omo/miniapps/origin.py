@@ -1,6 +1,6 @@
-"""The mini program origin: a host (by default a second port) that serves package files and
-`omo.js` (and a blank page for the app's warm frame), and nothing else — the consumer app's pages, API and cookies never answer there,
-and package files never answer on the app's origin.
+"""The mini program origin: a host (by default a second port) that serves package files,
+`omo.js` and a blank page for the app's warm frame, and nothing else — the consumer app's
+pages, API and cookies never answer there, and package files never answer on the app's origin.
 
 Every file goes out with `Content-Security-Policy: sandbox allow-scripts; ...`, so even a
 package page opened directly (not in the host's iframe) runs in an opaque origin, without

@@ -9,7 +9,7 @@ one end of a MessageChannel at load; every bridge call travels over that port.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
@@ -57,7 +57,7 @@ def permission_names(request: Request) -> dict[str, str]:
     }
 
 
-def _launching_page(request: Request, template: str, **context: object) -> Response:
+def _launching_page(request: Request, template: str, **context: Any) -> Response:
     """An app page that opens mini programs in place (miniapp_launch.js): it may frame the
     mini program origin, and names the blank page its idle-time warm frame loads."""
     origin = request.app.state.settings.resolved_miniapp_origin
