@@ -160,7 +160,7 @@ async def upload_run(runs: int, folder: Path) -> tuple[list[float], int]:
         return timings, len(zips[0])
 
 
-def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
+def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, Any]:
     """Seed a released 1 MiB mini program, start `omo serve`, drive Chromium."""
     import shutil
     import socket
@@ -267,9 +267,53 @@ def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
                 before = renderers()
                 elapsed = launch(page, "n=0")
                 navigation_renderers[kind].append(float(len(renderers() - before)))
+                origin = float(page.evaluate("performance.timeOrigin"))
+                record_phases(page, f"launch_{kind}", origin, navigation=True)
                 return elapsed
 
             code_url = f"{base}/mp/{appid}/pages/p0?scene=n=0"
+            phases: dict[str, dict[str, list[float]]] = {}
+
+            def record_phases(page: Any, kind: str, handed: float, navigation: bool) -> None:
+                """Where a launch went, on the browser's clock from its start (`handed`): the
+                host page or section received, the frame's navigation started, its page
+                received, its scripts (omo.js and the page's) received, the bridge answering."""
+                top = page.evaluate(
+                    """(navigation) => {
+                      const entries = navigation
+                        ? performance.getEntriesByType("navigation")
+                        : performance.getEntriesByType("resource")
+                            .filter((e) => e.initiatorType === "fetch" && e.name.includes("/mp/"));
+                      const host = entries[entries.length - 1];
+                      return performance.timeOrigin + host.responseEnd;
+                    }""",
+                    navigation,
+                )
+                child = next(f for f in page.frames if "/_mpf/" in f.url)
+                inner = child.evaluate(
+                    """() => {
+                      const at = (t) => performance.timeOrigin + t;
+                      const nav = performance.getEntriesByType("navigation")[0];
+                      const done = (end) => Math.max(...performance.getEntriesByType("resource")
+                        .filter((e) => e.name.endsWith(end)).map((e) => e.responseEnd));
+                      return {
+                        start: performance.timeOrigin,
+                        page: at(nav.responseEnd),
+                        scripts: at(Math.max(done("/omo.js"), done("/bench.js"))),
+                        ready: Number(document.getElementById("ready").dataset.at),
+                      };
+                    }"""
+                )
+                marks = {
+                    "host": top,
+                    "frame_start": inner["start"],
+                    "frame_page": inner["page"],
+                    "frame_scripts": inner["scripts"],
+                    "ready": inner["ready"],
+                }
+                found = phases.setdefault(kind, {})
+                for name, at in marks.items():
+                    found.setdefault(name, []).append(float(at) - handed)
 
             def launch_in_app(page: Any, kind: str) -> None:
                 """The scanner's hand-off: `openScanned(url)` in the open scanner page."""
@@ -291,6 +335,7 @@ def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
                 inapp[f"{kind}_in_browser"].append(ready - float(handed))
                 inapp[f"{kind}_renderers"].append(float(len(renderers() - before)))
                 assert page.url.startswith(f"{base}/mp/{appid}/"), page.url
+                record_phases(page, f"inapp_{kind}", float(handed), navigation=False)
 
             def warm_frame_loaded(page: Any) -> None:
                 page.locator("[data-miniapp-warm-frame]").wait_for(state="attached")
@@ -332,7 +377,13 @@ def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
         process.terminate()
         process.wait(timeout=10)
     bridge, bare = pings_result["bridge"], pings_result["bare"]
+    # Medians of each phase's end on the browser's clock (ms from the launch's start).
+    phase_figures = {
+        f"{kind}_phases_ms": {name: round(statistics.median(v), 1) for name, v in marks.items()}
+        for kind, marks in phases.items()
+    }
     return {
+        **phase_figures,
         "launch_cold_p50_ms": round(statistics.median(cold), 1),
         "launch_cold_p95_ms": round(percentile(cold, 0.95), 1),
         "launch_warm_p50_ms": round(statistics.median(warm), 1),
