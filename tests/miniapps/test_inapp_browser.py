@@ -153,6 +153,8 @@ def test_a_scanned_code_opens_in_the_app_sandboxed_with_its_own_bridge_and_a_new
     _scan_image(page, _qr_file(first["code_url"], tmp_path, "first.png"))
     page.get_by_role("heading", name="Trattoria").wait_for(timeout=15000)
     assert urlsplit(page.url).path == f"/mp/{first['appid']}/pages/menu"
+    assert page.title() == "Trattoria · OMO"
+    assert page.evaluate("document.activeElement.id") == "miniapp-name"
     assert page.evaluate("window.sameDocument") == "yes"  # opened in place, not navigated
     frame = page.locator("[data-miniapp-frame]")
     assert frame.get_attribute("sandbox") == "allow-scripts"
@@ -179,6 +181,8 @@ def test_a_scanned_code_opens_in_the_app_sandboxed_with_its_own_bridge_and_a_new
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="Scan", exact=True).wait_for(timeout=15000)
     assert urlsplit(page.url).path == "/scan"
+    assert page.title() == "Scan · OMO"
+    assert page.evaluate("document.activeElement.id") == "main"
     assert page.locator("[data-miniapp-frame]").count() == 0
     assert page.evaluate("window.sameDocument") == "yes"
 
@@ -200,9 +204,14 @@ def test_a_scanned_code_opens_in_the_app_sandboxed_with_its_own_bridge_and_a_new
     # The recently used list opens in place as well.
     page.goto(live_server.url + "/miniapps")
     page.evaluate("window.sameDocument = 'list'")
-    page.locator("[data-miniapp-recent]").get_by_role("link", name="Trattoria").click()
+    page.locator("[data-miniapp-recent]").get_by_role("link", name="Trattoria").focus()
+    page.keyboard.press("Enter")
     page.get_by_role("heading", name="Trattoria").wait_for(timeout=15000)
     assert page.evaluate("window.sameDocument") == "list"
     found = _frame_says(page)
     assert (found["left"], found["origin"], found["scene"]) == ("name:", "null", "")
+    # Closed, focus is back on the link that opened it.
+    page.get_by_role("link", name="Close").click()
+    page.get_by_role("heading", name="Recently used").wait_for(timeout=15000)
+    assert page.evaluate("document.activeElement.textContent") == "Trattoria"
     context.close()

@@ -53,7 +53,10 @@ function restore() {
   host.unmount();
   main.replaceChildren(saved);
   document.title = title;
-  (focus && focus.isConnected ? focus : main).focus();
+  // Back to what launched it (a list's link), else the page's content (the scanner that
+  // read the code has closed).
+  const visible = focus && focus.isConnected && focus !== document.body && focus.offsetParent;
+  (visible ? focus : main).focus();
 }
 
 function close() {
@@ -88,12 +91,11 @@ export async function openInApp(url) {
   opening = true;
   try {
     const response = await fetch(target, { headers: { Accept: "text/html" } });
-    const section =
+    const parsed =
       response.ok && !response.redirected
-        ? new DOMParser()
-            .parseFromString(await response.text(), "text/html")
-            .querySelector("[data-miniapp]")
+        ? new DOMParser().parseFromString(await response.text(), "text/html")
         : null;
+    const section = parsed ? parsed.querySelector("[data-miniapp]") : null;
     if (!section) {
       window.location.assign(url);
       return;
@@ -110,7 +112,7 @@ export async function openInApp(url) {
       host: null,
     };
     current.saved.append(...main.childNodes);
-    document.title = section.querySelector("#miniapp-name")?.textContent.trim() || document.title;
+    document.title = parsed.title || document.title;
     main.append(document.adoptNode(section));
     window.history.pushState({ omoMiniapp: key }, "", target.pathname + target.search);
     current.host = mount(section, { onClose: close });
