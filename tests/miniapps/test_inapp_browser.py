@@ -52,6 +52,7 @@ def _package(appid: str, title: str) -> bytes:
     files["manifest.json"] = json.dumps(manifest(appid, name=title)).encode()
     files["pages/menu.html"] = (
         f'<!doctype html><html lang="en"><title>{title}</title><h1>{title}</h1>'
+        '<p><a href="order.html">Order</a></p>'
         '<script src="/omo.js"></script><script src="../app.js"></script></html>'
     ).encode()
     files["app.js"] = FRAME_SCRIPT
@@ -132,13 +133,12 @@ def test_a_scanned_code_opens_in_the_app_sandboxed_with_its_own_bridge_and_a_new
     second = _release(live_server, owner, "Mercato")
     token = _login(live_server, sms_gateway, "+33612345678", "Camille")
     diner = {"Authorization": f"Bearer {token}"}
-    for program in (first, second):
-        _ok(
-            httpx.post(
-                f"{live_server.url}/api/v1/miniapps/launch/{program['appid']}/privacy",
-                headers=diner,
-            )
+    # The first was used before (privacy notice accepted); the second is new to this person.
+    _ok(
+        httpx.post(
+            f"{live_server.url}/api/v1/miniapps/launch/{first['appid']}/privacy", headers=diner
         )
+    )
     context = browser.new_context()
     context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live_server.url}])
     page = context.new_page()
@@ -188,8 +188,11 @@ def test_a_scanned_code_opens_in_the_app_sandboxed_with_its_own_bridge_and_a_new
 
     # The next code: another mini program, in a new frame, with nothing left by the first.
     _scan_image(page, _qr_file(second["code_url"], tmp_path, "second.png"))
-    page.get_by_role("heading", name="Mercato").wait_for(timeout=15000)
+    # New to this person: the privacy notice first, in place; the frame loads once accepted.
+    page.get_by_role("heading", name="Before you use Mercato").wait_for(timeout=15000)
     assert urlsplit(page.url).path == f"/mp/{second['appid']}/pages/menu"
+    assert page.locator("[data-miniapp-frame]").get_attribute("src") is None
+    page.get_by_role("button", name="Accept and continue").click()
     found = _frame_says(page)
     assert found["left"] == "name:"
     assert found["scene"] == "t=7"
@@ -210,8 +213,13 @@ def test_a_scanned_code_opens_in_the_app_sandboxed_with_its_own_bridge_and_a_new
     assert page.evaluate("window.sameDocument") == "list"
     found = _frame_says(page)
     assert (found["left"], found["origin"], found["scene"]) == ("name:", "null", "")
+    # The page navigates itself (a history entry of the frame); Close still closes at once.
+    page.frame_locator("[data-miniapp-frame]").get_by_role("link", name="Order").click()
+    page.frame_locator("[data-miniapp-frame]").get_by_role("heading", name="Order").wait_for()
     # Closed, focus is back on the link that opened it.
     page.get_by_role("link", name="Close").click()
     page.get_by_role("heading", name="Recently used").wait_for(timeout=15000)
     assert page.evaluate("document.activeElement.textContent") == "Trattoria"
+    assert urlsplit(page.url).path == "/miniapps"
+    assert page.locator("[data-miniapp-frame]").count() == 0
     context.close()

@@ -61,13 +61,16 @@ function restore() {
 
 function close() {
   if (!current) return;
-  // Nothing but the launch added to the history: going back is closing (popstate restores).
-  if (current.host.navigations() === 0 && window.history.state?.omoMiniapp === current.key) {
+  // Nothing but the launch added to the history (the frame neither was navigated by the host
+  // nor navigated itself: the history did not grow): going back is closing (popstate
+  // restores). The browser caps history.length at 50, where growth cannot be seen.
+  const grew = window.history.length !== current.length || current.length >= 50;
+  if (!grew && current.host.navigations() === 0 && window.history.state?.omoMiniapp === current.key) {
     window.history.back();
     return;
   }
-  // The mini program changed pages (each a history entry of its frame): close now and put
-  // the app page's address back on this entry.
+  // The mini program changed pages (each a history entry of its frame, which going back
+  // would only step through): close now and put the app page's address back on this entry.
   const { url, state } = current;
   restore();
   window.history.replaceState(state, "", url);
@@ -109,12 +112,14 @@ export async function openInApp(url) {
       url: window.location.pathname + window.location.search + window.location.hash,
       state: window.history.state,
       focus: document.activeElement,
+      length: 0,
       host: null,
     };
     current.saved.append(...main.childNodes);
     document.title = parsed.title || document.title;
     main.append(document.adoptNode(section));
     window.history.pushState({ omoMiniapp: key }, "", target.pathname + target.search);
+    current.length = window.history.length;
     current.host = mount(section, { onClose: close });
     section.querySelector("#miniapp-name")?.focus();
   } catch {
