@@ -13,6 +13,14 @@ second port for the package origin), also:
 - `launch_cold`: from navigating to the code's URL (fresh browser context, empty cache) to
   the mini program's first page painted in its frame with the bridge answering;
 - `launch_warm`: the same in the same context (package files cached: they are immutable);
+- `inapp_cold` / `inapp_warm`: the launch inside the app, as the app's scanner does it: the
+  app's scanner page (`/scan`) is open and the code's URL is handed to it (`openScanned`, the
+  function the scanner calls with what it read); the mini program opens in that page
+  (fetched host section, new sandboxed frame, bridge) — cold: a fresh browser context, the
+  URL handed as soon as the scanner page has loaded; warm: the same page after closing the
+  previous mini program, its idle-time warm frame loaded. Timed to the same `#ready`;
+- `*_renderers`: renderer processes Chromium started per launch (new `--type=renderer`
+  processes between the hand-off and `#ready`), the cost that dominates on 2 cores;
 - `bridge_noop`: round trips of `omo.ping()` measured inside the frame, p50 and p99, against
   a bare MessageChannel round trip in the same frame (the floor).
 Goals: cold < 500 ms, warm < 150 ms, bridge p99 < 5 ms.
@@ -35,6 +43,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -151,7 +160,7 @@ async def upload_run(runs: int, folder: Path) -> tuple[list[float], int]:
         return timings, len(zips[0])
 
 
-def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
+def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, Any]:
     """Seed a released 1 MiB mini program, start `omo serve`, drive Chromium."""
     import shutil
     import socket
@@ -211,6 +220,26 @@ def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
         cold: list[float] = []
         warm: list[float] = []
         in_browser: list[float] = []
+        inapp: dict[str, list[float]] = {
+            "cold": [],
+            "warm": [],
+            "cold_in_browser": [],
+            "warm_in_browser": [],
+            "cold_renderers": [],
+            "warm_renderers": [],
+        }
+        navigation_renderers: dict[str, list[float]] = {"cold": [], "warm": []}
+
+        def renderers() -> set[int]:
+            listing = subprocess.run(
+                ["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True
+            ).stdout
+            return {
+                int(line.split(None, 1)[0])
+                for line in listing.splitlines()[1:]
+                if "--type=renderer" in line
+            }
+
         pings_result: dict[str, list[float]] = {}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -233,12 +262,110 @@ def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
                 in_browser.append(ready - origin)
                 return elapsed
 
+            def counted(kind: str, page: Any) -> float:
+                """A navigation launch, and the renderer processes it started."""
+                before = renderers()
+                elapsed = launch(page, "n=0")
+                navigation_renderers[kind].append(float(len(renderers() - before)))
+                origin = float(page.evaluate("performance.timeOrigin"))
+                record_phases(page, f"launch_{kind}", origin, navigation=True)
+                return elapsed
+
+            code_url = f"{base}/mp/{appid}/pages/p0?scene=n=0"
+            phases: dict[str, dict[str, list[float]]] = {}
+
+            def record_phases(page: Any, kind: str, handed: float, navigation: bool) -> None:
+                """Where a launch went, on the browser's clock from its start (`handed`): the
+                host page or section received, the frame's navigation started, its page
+                received, its scripts (omo.js and the page's) received, the bridge answering."""
+                top = page.evaluate(
+                    """(navigation) => {
+                      const entries = navigation
+                        ? performance.getEntriesByType("navigation")
+                        : performance.getEntriesByType("resource")
+                            .filter((e) => e.initiatorType === "fetch" && e.name.includes("/mp/"));
+                      const host = entries[entries.length - 1];
+                      return performance.timeOrigin + host.responseEnd;
+                    }""",
+                    navigation,
+                )
+                child = next(f for f in page.frames if "/_mpf/" in f.url)
+                inner = child.evaluate(
+                    """() => {
+                      const at = (t) => performance.timeOrigin + t;
+                      const nav = performance.getEntriesByType("navigation")[0];
+                      const done = (end) => Math.max(...performance.getEntriesByType("resource")
+                        .filter((e) => e.name.endsWith(end)).map((e) => e.responseEnd));
+                      return {
+                        start: performance.timeOrigin,
+                        page: at(nav.responseEnd),
+                        scripts: at(Math.max(done("/omo.js"), done("/bench.js"))),
+                        ready: Number(document.getElementById("ready").dataset.at),
+                      };
+                    }"""
+                )
+                marks = {
+                    "host": top,
+                    "frame_start": inner["start"],
+                    "frame_page": inner["page"],
+                    "frame_scripts": inner["scripts"],
+                    "ready": inner["ready"],
+                }
+                found = phases.setdefault(kind, {})
+                for name, at in marks.items():
+                    found.setdefault(name, []).append(float(at) - handed)
+
+            def launch_in_app(page: Any, kind: str) -> None:
+                """The scanner's hand-off: `openScanned(url)` in the open scanner page."""
+                before = renderers()
+                start = time.perf_counter()
+                handed = page.evaluate(
+                    """async (url) => {
+                      const scanner = await import("/static/js/scan_page.js");
+                      const at = performance.timeOrigin + performance.now();
+                      // Handed over as the scanner does; not awaited here, so that waiting
+                      // for #ready starts at once (as for a navigation, `commit`).
+                      scanner.openScanned(url);
+                      return at;
+                    }""",
+                    code_url,
+                )
+                frame = page.frame_locator("[data-miniapp-frame]")
+                frame.locator("#ready").wait_for(timeout=30000)
+                inapp[kind].append((time.perf_counter() - start) * 1000)
+                ready = float(frame.locator("#ready").get_attribute("data-at") or 0)
+                inapp[f"{kind}_in_browser"].append(ready - float(handed))
+                inapp[f"{kind}_renderers"].append(float(len(renderers() - before)))
+                assert page.url.startswith(f"{base}/mp/{appid}/"), page.url
+                record_phases(page, f"inapp_{kind}", float(handed), navigation=False)
+
+            def warm_frame_loaded(page: Any) -> None:
+                page.locator("[data-miniapp-warm-frame]").wait_for(state="attached")
+                for child in page.frames:
+                    if child.url.endswith("/_warm.html"):
+                        child.wait_for_load_state("load")
+                        return
+                raise AssertionError("no warm frame")
+
             for _ in range(launches):
                 context = browser.new_context()
                 context.add_cookies([{"name": "omo_session", "value": token, "url": base}])
                 page = context.new_page()
-                cold.append(launch(page, "n=0"))
-                warm.append(launch(page, "n=0"))
+                cold.append(counted("cold", page))
+                warm.append(counted("warm", page))
+                context.close()
+                # In the app: a fresh context, the scanner page open, the code handed to it.
+                context = browser.new_context()
+                context.add_cookies([{"name": "omo_session", "value": token, "url": base}])
+                page = context.new_page()
+                page.goto(f"{base}/scan", wait_until="load")
+                launch_in_app(page, "cold")
+                for _ in range(2):
+                    page.get_by_role("link", name="Close").click()
+                    page.locator("[data-scan-start]").wait_for()
+                    warm_frame_loaded(page)
+                    page.wait_for_timeout(100)  # the closed frame's process winds down
+                    launch_in_app(page, "warm")
                 context.close()
             cold_in_browser, warm_in_browser = in_browser[0::2], in_browser[1::2]
             context = browser.new_context()
@@ -252,7 +379,13 @@ def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
         process.terminate()
         process.wait(timeout=10)
     bridge, bare = pings_result["bridge"], pings_result["bare"]
+    # Medians of each phase's end on the browser's clock (ms from the launch's start).
+    phase_figures = {
+        f"{kind}_phases_ms": {name: round(statistics.median(v), 1) for name, v in marks.items()}
+        for kind, marks in phases.items()
+    }
     return {
+        **phase_figures,
         "launch_cold_p50_ms": round(statistics.median(cold), 1),
         "launch_cold_p95_ms": round(percentile(cold, 0.95), 1),
         "launch_warm_p50_ms": round(statistics.median(warm), 1),
@@ -260,6 +393,17 @@ def runtime_run(launches: int, pings: int, folder: Path) -> dict[str, float]:
         "launch_cold_in_browser_p50_ms": round(statistics.median(cold_in_browser), 1),
         "launch_warm_in_browser_p50_ms": round(statistics.median(warm_in_browser), 1),
         "launch_warm_in_browser_p95_ms": round(percentile(warm_in_browser, 0.95), 1),
+        "launch_cold_renderers_mean": round(statistics.fmean(navigation_renderers["cold"]), 2),
+        "launch_warm_renderers_mean": round(statistics.fmean(navigation_renderers["warm"]), 2),
+        "inapp_cold_p50_ms": round(statistics.median(inapp["cold"]), 1),
+        "inapp_cold_p95_ms": round(percentile(inapp["cold"], 0.95), 1),
+        "inapp_warm_p50_ms": round(statistics.median(inapp["warm"]), 1),
+        "inapp_warm_p95_ms": round(percentile(inapp["warm"], 0.95), 1),
+        "inapp_cold_in_browser_p50_ms": round(statistics.median(inapp["cold_in_browser"]), 1),
+        "inapp_warm_in_browser_p50_ms": round(statistics.median(inapp["warm_in_browser"]), 1),
+        "inapp_warm_in_browser_p95_ms": round(percentile(inapp["warm_in_browser"], 0.95), 1),
+        "inapp_cold_renderers_mean": round(statistics.fmean(inapp["cold_renderers"]), 2),
+        "inapp_warm_renderers_mean": round(statistics.fmean(inapp["warm_renderers"]), 2),
         "bridge_noop_p50_ms": round(statistics.median(bridge), 3),
         "bridge_noop_p99_ms": round(percentile(bridge, 0.99), 3),
         "bare_channel_p50_ms": round(statistics.median(bare), 3),
@@ -312,6 +456,8 @@ def main() -> None:
             {
                 "omo_vs_goal_cold_500ms": round(500 / runtime["launch_cold_p50_ms"], 2),
                 "omo_vs_goal_warm_150ms": round(150 / runtime["launch_warm_p50_ms"], 2),
+                "inapp_vs_goal_cold_500ms": round(500 / runtime["inapp_cold_p50_ms"], 2),
+                "inapp_vs_goal_warm_150ms": round(150 / runtime["inapp_warm_p50_ms"], 2),
                 "omo_vs_goal_bridge_p99_5ms": round(5 / runtime["bridge_noop_p99_ms"], 2),
                 # Means: the frame's clock is coarse (0.1 ms), medians of a bare hop are 0.
                 "omo_vs_bare_channel_mean": round(

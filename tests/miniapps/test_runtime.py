@@ -128,3 +128,31 @@ async def test_a_scanned_link_cannot_break_out_of_the_options_script(
     client.cookies.clear()
     assert response.status_code == 200
     assert "</script><b>" not in response.text
+
+
+async def test_the_warm_page_is_blank_and_sandboxed_on_the_package_origin_only(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(f"{PACKAGE_ORIGIN}/_warm.html")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    policies = response.headers.get_list("content-security-policy")
+    assert len(policies) == 1
+    assert policies[0].startswith("sandbox allow-scripts;")
+    assert b"<script" not in response.content
+    assert (await client.get("/_warm.html")).status_code == 404
+
+
+async def test_the_app_pages_that_open_mini_programs_in_place_may_frame_only_its_origin(
+    client: httpx.AsyncClient, diner: Person
+) -> None:
+    client.cookies.update(_cookie(diner))
+    for path in ("/scan", "/miniapps"):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        policies = response.headers.get_list("content-security-policy")
+        assert len(policies) == 1
+        assert f"frame-src {PACKAGE_ORIGIN};" in policies[0]
+        assert "frame-ancestors 'none'" in policies[0]
+        assert f'data-miniapp-warm="{PACKAGE_ORIGIN}/_warm.html"' in response.text
+    client.cookies.clear()

@@ -1,6 +1,6 @@
-"""The mini program origin: a host (by default a second port) that serves package files and
-`omo.js`, and nothing else — the consumer app's pages, API and cookies never answer there,
-and package files never answer on the app's origin.
+"""The mini program origin: a host (by default a second port) that serves package files,
+`omo.js` and a blank page for the app's warm frame, and nothing else — the consumer app's
+pages, API and cookies never answer there, and package files never answer on the app's origin.
 
 Every file goes out with `Content-Security-Policy: sandbox allow-scripts; ...`, so even a
 package page opened directly (not in the host's iframe) runs in an opaque origin, without
@@ -20,6 +20,10 @@ from omo.miniapps.package import content_type_of
 
 CLIENT_SCRIPT = Path(__file__).parent / "static" / "omo.js"
 PACKAGE_PREFIX = "/_mpf/"
+# A blank page the app's pages load, hidden and sandboxed, while idle: it keeps a renderer
+# process for the mini program origin ready, so a launch in the app does not start one.
+WARM_PAGE = "/_warm.html"
+WARM_BODY = b"<!doctype html><html lang=en><title>OMO</title></html>"
 
 
 def netloc_of(origin: str) -> str:
@@ -92,6 +96,16 @@ class MiniAppOrigin:
                 b"text/javascript; charset=utf-8",
                 self.script,
                 cache=b"public, max-age=300",
+            )
+            return
+        if path == WARM_PAGE:
+            await self._answer(
+                send,
+                200,
+                b"text/html; charset=utf-8",
+                WARM_BODY if scope["method"] == "GET" else b"",
+                cache=b"public, max-age=86400",
+                length=len(WARM_BODY),
             )
             return
         found = await self._package_file(scope, path) if path.startswith(PACKAGE_PREFIX) else None

@@ -9,7 +9,7 @@ one end of a MessageChannel at load; every bridge call travels over that port.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
@@ -21,7 +21,7 @@ from omo.core.auth import SESSION_COOKIE, Principal
 from omo.core.errors import ProblemError
 from omo.core.i18n import gettext_for
 from omo.miniapps.bridge import AppCard, BridgeService
-from omo.miniapps.origin import PACKAGE_PREFIX
+from omo.miniapps.origin import PACKAGE_PREFIX, WARM_PAGE
 from omo.miniapps.service import MiniAppService, check_scene
 from omo.web.pages import render
 
@@ -55,6 +55,15 @@ def permission_names(request: Request) -> dict[str, str]:
         "subscribe_message": _("Sending you notifications"),
         "share": _("Sharing to your chats"),
     }
+
+
+def _launching_page(request: Request, template: str, **context: Any) -> Response:
+    """An app page that opens mini programs in place (miniapp_launch.js): it may frame the
+    mini program origin, and names the blank page its idle-time warm frame loads."""
+    origin = request.app.state.settings.resolved_miniapp_origin
+    response = render(request, template, miniapp_warm=f"{origin}{WARM_PAGE}", **context)
+    response.headers["Content-Security-Policy"] = host_csp(request.state.csp_nonce, origin)
+    return response
 
 
 def host_csp(nonce: str, miniapp_origin: str) -> str:
@@ -172,7 +181,7 @@ async def miniapps_page(request: Request, q: Annotated[str, Query(max_length=64)
         return _login(request)
     bridge: BridgeService = request.app.state.miniapps_bridge
     query = q.strip()
-    return render(
+    return _launching_page(
         request,
         "miniapps.html",
         query=query,
@@ -214,4 +223,4 @@ async def scan_page(request: Request) -> Response:
     login code it holds."""
     if await _principal(request) is None:
         return RedirectResponse("/login?next=/scan", status_code=303)
-    return render(request, "scan.html")
+    return _launching_page(request, "scan.html")
