@@ -382,6 +382,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--idle", type=int, default=0, help="also measure N idle connections")
+    parser.add_argument(
+        "--no-synapse", action="store_true", help="skip the Synapse peer (quicker runs)"
+    )
+    parser.add_argument(
+        "--profile", default=None, help="sample the OMO server's CPU into this file (sampler.py)"
+    )
     args = parser.parse_args()
 
     figures: dict[str, Any] = {}
@@ -391,8 +397,11 @@ def main() -> None:
         pairs = asyncio.run(_setup_omo(env, args.pairs))
         log = Path(folder) / "server.log"
         with log.open("w") as output:
+            command = [sys.executable]
+            if args.profile:
+                command += [str(Path(__file__).with_name("sampler.py")), args.profile]
             server = subprocess.Popen(
-                [sys.executable, "-m", "omo.cli", "serve"], env=env, stdout=output, stderr=output
+                [*command, "-m", "omo.cli", "serve"], env=env, stdout=output, stderr=output
             )
         try:
             _wait_healthy(f"http://127.0.0.1:{port}", server, log)
@@ -442,10 +451,17 @@ def main() -> None:
         relay.terminate()
         relay.join(10)
 
-    with tempfile.TemporaryDirectory(prefix="omo-bench-synapse-") as folder:
-        figures["synapse"] = synapse_peer.measure(
-            Path(__file__).resolve().parents[1], Path(folder), args.pairs, args.seconds, args.window
-        )
+    if args.no_synapse:
+        figures["synapse"] = {"skipped": "--no-synapse"}
+    else:
+        with tempfile.TemporaryDirectory(prefix="omo-bench-synapse-") as folder:
+            figures["synapse"] = synapse_peer.measure(
+                Path(__file__).resolve().parents[1],
+                Path(folder),
+                args.pairs,
+                args.seconds,
+                args.window,
+            )
 
     omo, bare, synapse = figures["omo"], figures["bare_relay"], figures["synapse"]
     ratios = {
