@@ -22,6 +22,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -128,6 +129,11 @@ async def _load(
     async def send_loop(connection: Any, pair: Pair, slots: asyncio.Semaphore) -> None:
         n = 0
         next_at = time.perf_counter()
+        if rate:
+            # Each sender starts at a random point of its period: started together, the 50
+            # senders would fire in lockstep, a burst of 50 at once every period, and the
+            # figure would be that burst's queueing rather than latency at this rate.
+            next_at += random.random() / rate
         while not stop.is_set():
             if rate:
                 next_at += 1 / rate

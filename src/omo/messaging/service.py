@@ -45,7 +45,7 @@ from sqlalchemy import text as text_clause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omo.core.broker import Broker
+from omo.core.broker import Broker, MemoryBroker
 from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.errors import ProblemError, register
@@ -222,7 +222,7 @@ async def _driver(session: AsyncSession) -> tuple[InlineConnection, Any] | None:
     statements then go straight to the driver's cursor, in the session's transaction, without
     SQLAlchemy's execution machinery and its greenlet hop per statement (about half of a
     small batch's CPU, profiled)."""
-    found = session.info.get(_DRIVER_KEY)
+    found: tuple[InlineConnection, Any] | bool | None = session.info.get(_DRIVER_KEY)
     if found is None:
         found = False
         connection = await session.connection()
@@ -232,7 +232,7 @@ async def _driver(session: AsyncSession) -> tuple[InlineConnection, Any] | None:
             if isinstance(driver, InlineConnection):
                 found = (driver, connection.dialect)
         session.info[_DRIVER_KEY] = found
-    return found or None
+    return found if isinstance(found, tuple) else None
 
 
 # The writer's executemany statements, one row per message or per conversation.
@@ -663,6 +663,7 @@ class MessagingService:
         self._uuids: dict[Any, uuid.UUID] = {}
         self.batches = 0
         self.batched_messages = 0
+        self._local_only = isinstance(broker, MemoryBroker)
 
     async def start(self) -> None:
         self._writers.append(asyncio.create_task(self._fan_out_forever(), name="omo-fan-out"))
@@ -1835,8 +1836,14 @@ class MessagingService:
                 audience = channels[message.conversation_id] = [
                     user_channel(u) for u in audiences.get(message.conversation_id, ())
                 ]
-            # One encoding per message, whatever the number of members; in commit order.
-            await self.broker.publish_many(audience, frame)
+            if self._local_only:
+                # One node: nobody else to reach, so the subscribers get the frame itself
+                # (shared read-only) without the JSON round trip publishing costs (~6 % of
+                # the server's CPU per message, profiled); nothing changes it afterwards.
+                self.broker.deliver_local(audience, frame)
+            else:
+                # One encoding per message, whatever the number of members; in commit order.
+                await self.broker.publish_many(audience, frame)
 
     async def _publish(self, messages: list[ChatMessage], audience: Iterable[uuid.UUID]) -> None:
         if not messages:
