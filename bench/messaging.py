@@ -22,6 +22,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -128,6 +129,11 @@ async def _load(
     async def send_loop(connection: Any, pair: Pair, slots: asyncio.Semaphore) -> None:
         n = 0
         next_at = time.perf_counter()
+        if rate:
+            # Each sender starts at a random point of its period: started together, the 50
+            # senders would fire in lockstep, a burst of 50 at once every period, and the
+            # figure would be that burst's queueing rather than latency at this rate.
+            next_at += random.random() / rate
         while not stop.is_set():
             if rate:
                 next_at += 1 / rate
@@ -382,6 +388,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--idle", type=int, default=0, help="also measure N idle connections")
+    parser.add_argument(
+        "--no-synapse", action="store_true", help="skip the Synapse peer (quicker runs)"
+    )
+    parser.add_argument(
+        "--profile", default=None, help="sample the OMO server's CPU into this file (sampler.py)"
+    )
     args = parser.parse_args()
 
     figures: dict[str, Any] = {}
@@ -391,8 +403,11 @@ def main() -> None:
         pairs = asyncio.run(_setup_omo(env, args.pairs))
         log = Path(folder) / "server.log"
         with log.open("w") as output:
+            command = [sys.executable]
+            if args.profile:
+                command += [str(Path(__file__).with_name("sampler.py")), args.profile]
             server = subprocess.Popen(
-                [sys.executable, "-m", "omo.cli", "serve"], env=env, stdout=output, stderr=output
+                [*command, "-m", "omo.cli", "serve"], env=env, stdout=output, stderr=output
             )
         try:
             _wait_healthy(f"http://127.0.0.1:{port}", server, log)
@@ -442,10 +457,17 @@ def main() -> None:
         relay.terminate()
         relay.join(10)
 
-    with tempfile.TemporaryDirectory(prefix="omo-bench-synapse-") as folder:
-        figures["synapse"] = synapse_peer.measure(
-            Path(__file__).resolve().parents[1], Path(folder), args.pairs, args.seconds, args.window
-        )
+    if args.no_synapse:
+        figures["synapse"] = {"skipped": "--no-synapse"}
+    else:
+        with tempfile.TemporaryDirectory(prefix="omo-bench-synapse-") as folder:
+            figures["synapse"] = synapse_peer.measure(
+                Path(__file__).resolve().parents[1],
+                Path(folder),
+                args.pairs,
+                args.seconds,
+                args.window,
+            )
 
     omo, bare, synapse = figures["omo"], figures["bare_relay"], figures["synapse"]
     ratios = {

@@ -46,6 +46,9 @@ def start(out: str) -> None:
     signal.signal(signal.SIGPROF, sample)
     signal.setitimer(signal.ITIMER_PROF, INTERVAL_S, INTERVAL_S)
     atexit.register(write)
+    # uvicorn (0.29+) restores the previous SIGTERM handler after its shutdown and raises the
+    # signal again: with the default handler the process would die without running atexit.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
 
 
 def report(path: str, top: int = 45) -> None:
