@@ -78,6 +78,7 @@ CONSUMER = "care.inbox"
 MESSAGE_RECEIVED = "accounts.message_received"
 BOT_ANSWERED = "accounts.bot_answered"
 TOPICS = frozenset({MESSAGE_RECEIVED, BOT_ANSWERED})
+INBOX_BATCH = 500  # outbox events handled per transaction
 POLL_SECONDS = 1.0  # the safety net: wake-ups come through the broker
 SWEEP_SECONDS = 1.0  # SLA breaches and snoozes due
 INBOX_MAX = 200
@@ -364,7 +365,10 @@ class CareService:
         next_sweep = 0.0
         while True:
             try:
-                while await self.run_once():
+                # Drain only while batches come full: after a partial one, anything committed
+                # since has announced itself (the wake is set), so an empty read per message,
+                # four round trips on PostgreSQL, is not needed to find it.
+                while await self.run_once() >= INBOX_BATCH:
                     pass
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + sweep
@@ -693,7 +697,9 @@ class CareService:
                     await self._on_bot_answer(session, event, notices)
 
             async with self.db.transaction() as session:
-                read = await consume(session, CONSUMER, handle, topics=tuple(sorted(TOPICS)))
+                read = await consume(
+                    session, CONSUMER, handle, limit=INBOX_BATCH, topics=tuple(sorted(TOPICS))
+                )
             await self._publish(notices)
             return read
 
