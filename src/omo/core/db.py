@@ -22,6 +22,9 @@ from sqlalchemy.types import TypeDecorator
 
 from omo.core import sqlite_inline
 
+# A SELECT of any columns (Select is generic over the tuple of its columns' types).
+AnySelect = Select[*tuple[Any, ...]]
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -121,7 +124,7 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
-    async def first(self, statement: Select[Any], parameters: dict[str, Any]) -> Any:
+    async def first(self, statement: AnySelect, parameters: dict[str, Any]) -> Any:
         """The first row of a prebuilt Core SELECT (a tuple of its columns), or None.
 
         For the reads every request makes (whose session is this token). Each call is its own
@@ -142,11 +145,11 @@ class Database:
         if prepared is None or prepared.statement is not statement:
             prepared = _Prepared(statement, self.engine.dialect)
             self._prepared[id(statement)] = prepared
-        connection = self._raw
-        if connection is None:
-            connection = self._raw = await _read_only(self._sqlite_file)
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = await _read_only(self._sqlite_file)
         values = prepared.values(parameters)
-        row = await connection._retry(lambda: _fetch_first(connection, prepared.sql, values))
+        row = await raw._retry(lambda: _fetch_first(raw, prepared.sql, values))
         return None if row is None else prepared.row(row)
 
     async def dispose(self) -> None:
@@ -176,7 +179,7 @@ async def _read_only(database: str) -> sqlite_inline.InlineConnection:
 class _Prepared:
     """A Core SELECT compiled once for SQLite, with its parameters' and columns' conversions."""
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, statement: AnySelect, dialect: Dialect) -> None:
         self.statement = statement
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
