@@ -237,6 +237,8 @@ def bare_sqlite(path: str, buyers: int, units: int) -> float:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(
+        # A kept world (--keep) still has the previous run's tables.
+        "DROP TABLE IF EXISTS bare_sale; DROP TABLE IF EXISTS bare_reservation;"
         "CREATE TABLE bare_sale (id INTEGER PRIMARY KEY, stock INT, taken INT);"
         "CREATE TABLE bare_reservation (id TEXT PRIMARY KEY, user_id TEXT, status TEXT);"
     )

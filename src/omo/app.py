@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             db, clock, settings, sms_sender(settings), limiter, broker
         )
         app.state.authenticator = app.state.identity
+        app.state.identity.start()
         started: list[ModuleType] = []
         try:
             for module in _context_apis():
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             for module in reversed(started):
                 if hasattr(module, "stop"):
                     await module.stop(app)
+            await app.state.identity.stop()  # writes the last "last seen" notes
             await limiter.close()
             await broker.close()
             await db.dispose()

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import io
+import logging
 import re
 import secrets
 import time
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omo.core import audit
 from omo.core.audit import AuditRecord, record_audit
 from omo.core.auth import Principal
+from omo.core.background import run_every, stop_task
 from omo.core.broker import Broker
 from omo.core.clock import Clock
 from omo.core.config import Settings
@@ -91,7 +93,14 @@ OMO_ID_CHANGE_INTERVAL = timedelta(days=365)
 AVATAR_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 AVATAR_MAX_SIDE = 4096
 AVATAR_STORED_SIDE = 512
+logger = logging.getLogger("omo.identity")
 SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
+# "Last seen" (and the sliding expiry that follows it) is written off the request path: the
+# sessions seen are noted in memory and written in one statement every few seconds, and when
+# the process stops. A session whose expiry is this close is written at once instead, so no
+# other node can find it expired while this one still holds its note.
+SESSION_TOUCH_FLUSH_SECONDS = 10.0
+SESSION_TOUCH_AT_ONCE_WITHIN = timedelta(days=1)
 ERASED_NAME = "—"  # shown wherever an erased person once appeared; the same in every language
 
 # Another context may refuse an erasure that would lose the person something they cannot get
@@ -112,11 +121,16 @@ _SESSION_OF_TOKEN = (
     .join(User, User.id == DeviceSession.user_id)
     .where(DeviceSession.token_hash == bindparam("hash"))
 )
-_ACTIVE_SESSION = select(DeviceSession.id).where(
+# A later "last seen" only: notes from several nodes, written in any order, never go back.
+_TOUCH_SESSION = (
+    update(DeviceSession)
+    .where(DeviceSession.id == bindparam("session"), DeviceSession.last_seen_at < bindparam("seen"))
+    .values(last_seen_at=bindparam("seen"), expires_at=bindparam("until"))
+)
+_ACTIVE_SESSION = select(DeviceSession.expires_at).where(
     DeviceSession.id == bindparam("session"),
     DeviceSession.user_id == bindparam("user"),
     DeviceSession.revoked_at.is_(None),
-    DeviceSession.expires_at > bindparam("now"),
 )
 QR_STATUS_CHANNEL = "identity.qr-ticket."
 
@@ -250,6 +264,27 @@ class IdentityService:
         self._hasher = PasswordHasher()
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
         self.erasure_guards: list[ErasureGuard] = []
+        # Sessions seen since the last flush (session id -> when), and the ones being written.
+        self._touches: dict[uuid.UUID, datetime] = {}
+        self._flushing: dict[uuid.UUID, datetime] = {}
+        self._touch_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._touch_task = run_every(
+            SESSION_TOUCH_FLUSH_SECONDS, self.flush_touches, "identity-last-seen"
+        )
+
+    async def stop(self) -> None:
+        """Writes the last notes of "last seen"; a failure is logged with what was lost."""
+        await stop_task(self._touch_task)
+        self._touch_task = None
+        try:
+            await self.flush_touches()
+        except Exception:
+            logger.exception(
+                "last-seen times of %d sessions could not be written at shutdown",
+                len(self._touches),
+            )
 
     # -- passwords and secrets -------------------------------------------------------------
 
@@ -493,37 +528,73 @@ class IdentityService:
         if len(token) > 200:
             return None
         now = self.clock.now()
-        async with self.db.reader.connect() as connection:
-            # Columns, not entities, on a bare connection: this runs on every request.
-            found = (await connection.execute(_SESSION_OF_TOKEN, {"hash": _sha256(token)})).first()
-            if found is None:
-                return None
-            session_id, user_id, revoked_at, expires_at, last_seen_at, locale = found
-            if revoked_at is not None or expires_at <= now:
-                return None
-            if now - last_seen_at >= SESSION_TOUCH_INTERVAL:
-                # Sliding expiry: a device in use stays logged in; an idle one ages out.
-                await connection.execute(
-                    update(DeviceSession)
-                    .where(DeviceSession.id == session_id)
-                    .values(
-                        last_seen_at=now,
-                        expires_at=now + timedelta(days=self.settings.session_ttl_days),
-                    )
-                )
-                await connection.commit()
-            return Principal(user_id=user_id, session_id=session_id, locale=locale)
+        # One prebuilt read of plain columns, every request: a revoked or expired session is
+        # refused on its very next request, on every node (nothing about sessions is cached).
+        found = await self.db.first(_SESSION_OF_TOKEN, {"hash": _sha256(token)})
+        if found is None:
+            return None
+        session_id, user_id, revoked_at, expires_at, last_seen_at, locale = found
+        if revoked_at is not None:
+            return None
+        noted = self._touches.get(session_id) or self._flushing.get(session_id)
+        if noted is not None and noted > last_seen_at:
+            # Seen by this process, not written yet: the sliding expiry already moved.
+            last_seen_at = noted
+            expires_at = max(expires_at, noted + self._session_ttl)
+        if expires_at <= now:
+            return None
+        if now - last_seen_at >= SESSION_TOUCH_INTERVAL:
+            # Sliding expiry: a device in use stays logged in; an idle one ages out.
+            if expires_at - now <= SESSION_TOUCH_AT_ONCE_WITHIN:
+                async with self.db.engine.begin() as connection:
+                    await connection.execute(_TOUCH_SESSION, self._touch_row(session_id, now))
+            else:
+                self._touches[session_id] = now
+        return Principal(user_id=user_id, session_id=session_id, locale=locale)
+
+    @property
+    def _session_ttl(self) -> timedelta:
+        return timedelta(days=self.settings.session_ttl_days)
+
+    def _touch_row(self, session_id: uuid.UUID, seen: datetime) -> dict[str, Any]:
+        return {"session": session_id, "seen": seen, "until": seen + self._session_ttl}
+
+    async def flush_touches(self) -> None:
+        """Writes the noted "last seen" times in one statement (at most one row per session)."""
+        if not self._touches:
+            return
+        batch, self._touches = self._touches, {}
+        self._flushing.update(batch)
+        rows = [self._touch_row(session_id, seen) for session_id, seen in batch.items()]
+        try:
+            async with self.db.engine.begin() as connection:
+                await connection.execute(_TOUCH_SESSION, rows)
+        except BaseException:
+            # Kept for the next round (a newer note of the same session wins).
+            for session_id, seen in batch.items():
+                if self._touches.get(session_id, seen) <= seen:
+                    self._touches[session_id] = seen
+            raise
+        finally:
+            for session_id, seen in batch.items():
+                if self._flushing.get(session_id) == seen:
+                    del self._flushing[session_id]
 
     async def session_active(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
         """Whether this device session of this person is logged in (one indexed read)."""
-        now = self.clock.now()
-        async with self.db.reader.connect() as connection:
-            found = await connection.scalar(
-                _ACTIVE_SESSION, {"session": session_id, "user": user_id, "now": now}
-            )
-        return found is not None
+        # Often called inside the caller's transaction (a payment): the noted "last seen" is
+        # read from memory here, never written, which would wait for that transaction's lock.
+        found = await self.db.first(_ACTIVE_SESSION, {"session": session_id, "user": user_id})
+        if found is None:
+            return False
+        expires_at = found[0]
+        noted = self._touches.get(session_id) or self._flushing.get(session_id)
+        if noted is not None:
+            expires_at = max(expires_at, noted + self._session_ttl)
+        return bool(expires_at > self.clock.now())
 
     async def list_devices(self, user_id: uuid.UUID) -> list[Device]:
+        await self.flush_touches()  # the list shows when each device was really last seen
         now = self.clock.now()
         async with self.db.sessions() as session:
             rows = await session.scalars(
@@ -881,6 +952,7 @@ class IdentityService:
         The export is itself recorded in the audit log (someone holding a stolen session
         could take it; the owner should see that it happened, when and from where).
         """
+        await self.flush_touches()
         now = self.clock.now()
         async with self.db.transaction() as session:
             user = await self._user(session, user_id)
