@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
+import orjson
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    CompoundSelect,
     Select,
     String,
+    Text,
     Uuid,
     and_,
     any_,
@@ -34,9 +37,13 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal_column,
+    null,
     or_,
     select,
     true,
+    type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -184,41 +191,6 @@ class Draft:
     mentions: tuple[str, ...] = ()
 
 
-# Statements read on every page, built once (only their values change): plain rows, no ORM
-# objects (a page reads ~100 of them and never changes one).
-_MEDIA_OF = (
-    select(
-        PostMedia.post_id,
-        PostMedia.id,
-        PostMedia.kind,
-        PostMedia.content_type,
-        PostMedia.alt,
-        PostMedia.width,
-        PostMedia.height,
-        PostMedia.has_thumbnail,
-    )
-    .where(PostMedia.post_id.in_(bindparam("posts", expanding=True)))
-    .order_by(PostMedia.position)
-)
-_LIKES_OF = (
-    select(Like.post_id, Like.user_id)
-    .where(Like.post_id.in_(bindparam("posts", expanding=True)))
-    .order_by(Like.created_at, Like.user_id)
-)
-_COMMENTS_OF = (
-    select(
-        Comment.post_id,
-        Comment.id,
-        Comment.author_id,
-        Comment.reply_to_id,
-        Comment.reply_to_user,
-        Comment.text,
-        Comment.created_at,
-    )
-    .where(Comment.post_id.in_(bindparam("posts", expanding=True)), Comment.deleted_at.is_(None))
-    .order_by(Comment.created_at, Comment.id)
-)
-
 # The viewer's own settings about the post's author (the remark, "hide their Moments").
 _MINE = aliased(FriendSetting, name="mine")
 
@@ -256,6 +228,64 @@ def _ids(sqlite: bool, ids: Iterable[uuid.UUID]) -> Any:
     if sqlite:
         return "[" + ",".join(f'"{i.hex}"' for i in ids) + "]"
     return list(ids)
+
+
+def _json(stored: str | None) -> Any:
+    """A JSON column's stored text as its value (SQLAlchemy's JSON type stores None as null)."""
+    return None if stored is None or stored == "null" else orjson.loads(stored)
+
+
+# Statements read on every page, built once per backend (only their values change): plain
+# rows, no ORM objects (a page reads ~100 rows and changes none).
+@functools.cache
+def _media_of(sqlite: bool) -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            PostMedia.post_id,
+            PostMedia.id,
+            PostMedia.kind,
+            PostMedia.content_type,
+            PostMedia.alt,
+            PostMedia.width,
+            PostMedia.height,
+            PostMedia.has_thumbnail,
+        )
+        .where(_among(PostMedia.post_id, "posts", sqlite))
+        .order_by(PostMedia.position)
+    )
+
+
+@functools.cache
+def _activity_of(sqlite: bool) -> CompoundSelect[*tuple[Any, ...]]:
+    """The live comments ("c") and the likes ("l") of the page's posts in ONE statement:
+    comments oldest first, then likes oldest first (each one's rules are applied after)."""
+    nothing = type_coerce(null(), Uuid())
+    comments: Select[*tuple[Any, ...]] = select(
+        literal_column("'c'").label("kind"),
+        Comment.post_id,
+        Comment.id,
+        Comment.author_id.label("who"),
+        Comment.reply_to_id,
+        Comment.reply_to_user,
+        Comment.text,
+        Comment.created_at,
+    ).where(_among(Comment.post_id, "posts", sqlite), Comment.deleted_at.is_(None))
+    likes: Select[*tuple[Any, ...]] = select(
+        literal_column("'l'"),
+        Like.post_id,
+        nothing,
+        Like.user_id,
+        nothing,
+        nothing,
+        type_coerce(null(), Text()),
+        Like.created_at,
+    ).where(_among(Like.post_id, "posts", sqlite))
+    return union_all(comments, likes).order_by(
+        literal_column("kind"),
+        literal_column("created_at"),
+        literal_column("id"),
+        literal_column("who"),
+    )
 
 
 @dataclass(slots=True)
@@ -650,7 +680,7 @@ class SocialService:
     @functools.cache
     def _visible_posts_query(
         sqlite: bool, with_ids: bool, with_before: bool, with_since: bool, with_limit: bool
-    ) -> Select[tuple[Any, ...]]:
+    ) -> Select[*tuple[Any, ...]]:
         """The visibility rules as ONE prebuilt statement per shape, with every value a bound
         parameter: built once, its compiled form cached, so a page pays for none of it.
 
@@ -684,8 +714,9 @@ class SocialService:
                 Post.author_id,
                 Post.kind,
                 Post.text,
-                Post.card,
-                Post.place,
+                # As stored (text): most posts have neither, and `_json` decodes only the rest.
+                type_coerce(Post.card, Text()),
+                type_coerce(Post.place, Text()),
                 Post.visibility,
                 Post.created_at,
                 func.coalesce(_MINE.remark, "").label("remark"),
@@ -766,7 +797,10 @@ class SocialService:
             params["since"] = since
         if limit is not None:
             params["limit"] = limit
-        return [PostRow(*row) for row in await reader.execute(query, params)]
+        return [
+            PostRow(id_, author, kind, text, _json(card), _json(place), *rest)
+            for id_, author, kind, text, card, place, *rest in await reader.execute(query, params)
+        ]
 
     @staticmethod
     def _sees_activity_of(scope: Scope, post: PostRow, person: uuid.UUID) -> bool:
@@ -978,22 +1012,28 @@ class SocialService:
         if not posts:
             return []
         ids = [p.id for p in posts]
+        authors = dict(zip(ids, (p.author_id for p in posts), strict=True))
+        sqlite = self.db.is_sqlite
         with_media = [p.id for p in posts if p.kind in ("photos", "video")]
-        media = (await reader.execute(_MEDIA_OF, {"posts": with_media})).all() if with_media else []
-        likes = (await reader.execute(_LIKES_OF, {"posts": ids})).all()
-        comments = (await reader.execute(_COMMENTS_OF, {"posts": ids})).all()
+        media = (
+            (await reader.execute(_media_of(sqlite), {"posts": _ids(sqlite, with_media)})).all()
+            if with_media
+            else []
+        )
+        activity = await reader.execute(_activity_of(sqlite), {"posts": _ids(sqlite, ids)})
         viewer, people_ok = scope.viewer, scope.people
-        authors = {p.id: p.author_id for p in posts}
-        # Likes and comments: only by the viewer's own friends, the viewer, and the author
+        # Likes and comments: only by the viewer's own friends, the viewer, and the author;
+        # a reply also only when the person replied to passes the same test
         # (`_sees_activity_of`, inlined: ~100 rows a page).
         shown_likes: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for post_id, user_id in likes:
-            if user_id in people_ok or user_id == authors[post_id]:
-                shown_likes.setdefault(post_id, []).append(user_id)
         shown_comments: dict[uuid.UUID, list[Any]] = {}
-        for c in comments:
+        for c in activity:
             post_author = authors[c.post_id]
-            if (c.author_id in people_ok or c.author_id == post_author) and (
+            if not (c.who in people_ok or c.who == post_author):
+                continue
+            if c.kind == "l":
+                shown_likes.setdefault(c.post_id, []).append(c.who)
+            elif (
                 c.reply_to_user is None
                 or c.reply_to_user in people_ok
                 or c.reply_to_user == post_author
@@ -1004,7 +1044,7 @@ class SocialService:
             people_ids.update(liked)
         for shown in shown_comments.values():
             for c in shown:
-                people_ids.add(c.author_id)
+                people_ids.add(c.who)
                 if c.reply_to_user:
                     people_ids.add(c.reply_to_user)
         people = await self.messaging.profiles(people_ids)
@@ -1038,15 +1078,15 @@ class SocialService:
                     comments=[
                         CommentView(
                             id=c.id,
-                            author=people[c.author_id],
+                            author=people[c.who],
                             reply_to=people.get(c.reply_to_user) if c.reply_to_user else None,
                             reply_to_id=c.reply_to_id,
                             text=c.text,
                             created_at=c.created_at,
-                            mine=c.author_id == viewer,
+                            mine=c.who == viewer,
                         )
                         for c in shown_comments.get(post.id, ())
-                        if c.author_id in people
+                        if c.who in people
                     ],
                 )
             )
