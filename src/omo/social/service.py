@@ -799,7 +799,9 @@ class SocialService:
             params["limit"] = limit
         return [
             PostRow(id_, author, kind, text, _json(card), _json(place), *rest)
-            for id_, author, kind, text, card, place, *rest in await reader.execute(query, params)
+            for id_, author, kind, text, card, place, *rest in (
+                await reader.execute(query, params)
+            ).all()
         ]
 
     @staticmethod
@@ -1020,7 +1022,7 @@ class SocialService:
             if with_media
             else []
         )
-        activity = await reader.execute(_activity_of(sqlite), {"posts": _ids(sqlite, ids)})
+        activity = (await reader.execute(_activity_of(sqlite), {"posts": _ids(sqlite, ids)})).all()
         viewer, people_ok = scope.viewer, scope.people
         # Likes and comments: only by the viewer's own friends, the viewer, and the author;
         # a reply also only when the person replied to passes the same test
