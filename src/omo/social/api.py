@@ -347,9 +347,8 @@ Longitude = Annotated[float | None, Query(ge=-180, le=180)]
 
 @api.get("/timeline", response_model=PageOut, openapi_extra=PERSON)
 async def timeline(
+    request: Request,
     principal: CurrentPrincipal,
-    service: Social,
-    ads: Ads,
     cursor: Cursor = None,
     limit: Limit = 20,
     latitude: Latitude = None,
@@ -357,6 +356,9 @@ async def timeline(
 ) -> PageOut:
     """Friends' posts; on the first page, at most one sponsored post (`latitude`/`longitude`,
     if sent, only match a brand's place targeting for this request and are not stored)."""
+    # The services straight from the app, not as `Depends`: each dependency FastAPI solves
+    # costs ~0.1 ms, a tenth of this hot page's budget (docs/BENCHMARKS.md).
+    service, ads = social(request), sponsored_service(request)
     page = page_out(await service.timeline(principal.user_id, cursor, limit))
     if cursor is None:
         here = (latitude, longitude) if latitude is not None and longitude is not None else None

@@ -18,22 +18,36 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+import orjson
 from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    CompoundSelect,
     Select,
+    String,
+    Text,
+    Uuid,
     and_,
+    any_,
     bindparam,
     case,
     delete,
     exists,
     false,
+    func,
+    literal_column,
+    null,
     or_,
     select,
     true,
+    type_coerce,
+    union_all,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 
 from omo.core.broker import Broker
 from omo.core.clock import Clock
@@ -177,53 +191,117 @@ class Draft:
     mentions: tuple[str, ...] = ()
 
 
-# Statements read on every page, built once (only their values change).
-_SWITCHES = select(
-    FriendSetting.owner_id,
-    FriendSetting.person_id,
-    FriendSetting.remark,
-    FriendSetting.hide_my_moments,
-    FriendSetting.hide_their_moments,
-).where(
-    or_(
-        FriendSetting.owner_id == bindparam("viewer"),
-        and_(
-            FriendSetting.person_id == bindparam("viewer"), FriendSetting.hide_my_moments == true()
-        ),
+# The viewer's own settings about the post's author (the remark, "hide their Moments").
+_MINE = aliased(FriendSetting, name="mine")
+
+
+class PostRow(NamedTuple):
+    """A post as the visibility rules return it, with the viewer's remark on its author."""
+
+    id: uuid.UUID
+    author_id: uuid.UUID
+    kind: str
+    text: str
+    card: dict[str, Any] | None
+    place: dict[str, Any] | None
+    visibility: str
+    created_at: datetime
+    remark: str
+
+
+Reader = AsyncSession | AsyncConnection
+
+
+def _among(column: Any, name: str, sqlite: bool) -> ColumnElement[bool]:
+    """`column` is one of the ids bound as ONE parameter (see `_ids`): the statement's text
+    stays the same whatever the number of ids, so it is compiled and prepared once, and no
+    `IN (?, ?, ...)` of 200 rendered parameters is built per call."""
+    if sqlite:
+        each = func.json_each(bindparam(name, type_=String())).table_valued("value")
+        return column.in_(select(each.c.value))  # type: ignore[no-any-return]
+    return column == any_(bindparam(name, type_=ARRAY(Uuid())))  # type: ignore[no-any-return]
+
+
+def _ids(sqlite: bool, ids: Iterable[uuid.UUID]) -> Any:
+    """The value of an `_among` parameter: on SQLite a JSON array of the ids as SQLAlchemy's
+    `Uuid` stores them there (32 hex digits), on PostgreSQL an array of uuids."""
+    if sqlite:
+        return "[" + ",".join(f'"{i.hex}"' for i in ids) + "]"
+    return list(ids)
+
+
+def _json(stored: str | None) -> Any:
+    """A JSON column's stored text as its value (SQLAlchemy's JSON type stores None as null)."""
+    return None if stored is None or stored == "null" else orjson.loads(stored)
+
+
+# Statements read on every page, built once per backend (only their values change): plain
+# rows, no ORM objects (a page reads ~100 rows and changes none).
+@functools.cache
+def _media_of(sqlite: bool) -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            PostMedia.post_id,
+            PostMedia.id,
+            PostMedia.kind,
+            PostMedia.content_type,
+            PostMedia.alt,
+            PostMedia.width,
+            PostMedia.height,
+            PostMedia.has_thumbnail,
+        )
+        .where(_among(PostMedia.post_id, "posts", sqlite))
+        .order_by(PostMedia.position)
     )
-)
-_MEDIA_OF = (
-    select(PostMedia)
-    .where(PostMedia.post_id.in_(bindparam("posts", expanding=True)))
-    .order_by(PostMedia.position)
-)
-_LIKES_OF = (
-    select(Like.post_id, Like.user_id)
-    .where(Like.post_id.in_(bindparam("posts", expanding=True)))
-    .order_by(Like.created_at)
-)
-_COMMENTS_OF = (
-    select(Comment)
-    .where(Comment.post_id.in_(bindparam("posts", expanding=True)), Comment.deleted_at.is_(None))
-    .order_by(Comment.created_at, Comment.id)
-)
+
+
+@functools.cache
+def _activity_of(sqlite: bool) -> CompoundSelect[*tuple[Any, ...]]:
+    """The live comments ("c") and the likes ("l") of the page's posts in ONE statement:
+    comments oldest first, then likes oldest first (each one's rules are applied after)."""
+    nothing = type_coerce(null(), Uuid())
+    comments: Select[*tuple[Any, ...]] = select(
+        literal_column("'c'").label("kind"),
+        Comment.post_id,
+        Comment.id,
+        Comment.author_id.label("who"),
+        Comment.reply_to_id,
+        Comment.reply_to_user,
+        Comment.text,
+        Comment.created_at,
+    ).where(_among(Comment.post_id, "posts", sqlite), Comment.deleted_at.is_(None))
+    likes: Select[*tuple[Any, ...]] = select(
+        literal_column("'l'"),
+        Like.post_id,
+        nothing,
+        Like.user_id,
+        nothing,
+        nothing,
+        type_coerce(null(), Text()),
+        Like.created_at,
+    ).where(_among(Like.post_id, "posts", sqlite))
+    return union_all(comments, likes).order_by(
+        literal_column("kind"),
+        literal_column("created_at"),
+        literal_column("id"),
+        literal_column("who"),
+    )
 
 
 @dataclass(slots=True)
 class Scope:
-    """Everything the visibility rules need about one viewer, read at read time.
+    """What the visibility rules need about one viewer from messaging, read at read time.
 
-    `authors` are the people whose posts the viewer may see (each post's own rule and its
-    author's window are checked in SQL). `people` are those whose likes and comments the
-    viewer may see on a post they can see (their friends, minus blocks, plus themselves; the
-    post's author is added per post). `remarks` are the viewer's remarks on friends.
+    `people` are the viewer's friends now, minus anyone a block stands between them and, plus
+    the viewer: whose posts the viewer may see at most (the two Moments switches, the post's
+    own rule and its author's window are checked in SQL, `_visible_posts`), and whose likes
+    and comments the viewer may see on a post they can see (the post's author is added per
+    post).
     """
 
     viewer: uuid.UUID
     now: datetime
-    authors: set[uuid.UUID] = field(default_factory=set)
     people: set[uuid.UUID] = field(default_factory=set)
-    remarks: dict[uuid.UUID, str] = field(default_factory=dict)
 
 
 # -- cursors ---------------------------------------------------------------------------------
@@ -574,7 +652,7 @@ class SocialService:
             if media.uploader_id != viewer:
                 if media.post_id is None:
                     raise missing
-                scope = await self._scope(session, viewer)
+                scope = await self._scope(viewer)
                 if not await self._visible_posts(session, scope, ids=[media.post_id]):
                     raise missing
         if thumbnail and not media.has_thumbnail:
@@ -590,34 +668,31 @@ class SocialService:
 
     # -- THE visibility rules (one place) ----------------------------------------------------
 
-    async def _scope(self, session: AsyncSession, viewer: uuid.UUID) -> Scope:
-        """Who the viewer may see, read now: friendship and blocks from messaging, then the
-        two Moments switches (and the viewer's remarks) from this context's tables."""
+    async def _scope(self, viewer: uuid.UUID) -> Scope:
+        """Who the viewer may see at most, read now: friendship and blocks from messaging (its
+        tables are its own; the Moments switches are this context's and are read in SQL)."""
         friends, blocked = await self.messaging.relations(viewer)
         friends -= blocked
-        scope = Scope(viewer=viewer, now=self.clock.now(), people=friends | {viewer})
-        hidden: set[uuid.UUID] = set()
-        for row in await session.execute(_SWITCHES, {"viewer": viewer}):
-            if row.owner_id == viewer:
-                scope.remarks[row.person_id] = row.remark
-                if row.hide_their_moments:
-                    hidden.add(row.person_id)  # "hide their Moments"
-            if row.person_id == viewer and row.hide_my_moments:
-                hidden.add(row.owner_id)  # they chose "don't let them see my Moments"
-        scope.authors = (friends - hidden) | {viewer}
-        return scope
+        friends.add(viewer)
+        return Scope(viewer=viewer, now=self.clock.now(), people=friends)
 
     @staticmethod
     @functools.cache
     def _visible_posts_query(
-        with_ids: bool, with_before: bool, with_since: bool, with_limit: bool
-    ) -> Select[Post]:
+        sqlite: bool, with_ids: bool, with_before: bool, with_since: bool, with_limit: bool
+    ) -> Select[*tuple[Any, ...]]:
         """The visibility rules as ONE prebuilt statement per shape, with every value a bound
         parameter: built once, its compiled form cached, so a page pays for none of it.
 
-        A live post by one of the allowed authors that its rules show the viewer: their own,
-        or within the author's window (`MomentsSetting`, outer-joined) and visible by the
-        post's rule (all friends; only the named; all except the named)."""
+        A live post by one of the allowed authors (the viewer's friends now, minus blocks,
+        bound as one parameter) that its rules show the viewer: their own, or — unless the
+        viewer hid the author's Moments or the author hid their Moments from the viewer —
+        within the author's window (`MomentsSetting`, outer-joined) and visible by the post's
+        rule (all friends; only the named; all except the named). The viewer's own setting
+        about the author is outer-joined once per row: it carries the remark shown beside the
+        post and "hide their Moments"; "don't let them see my Moments" is the set of authors
+        who chose it for the viewer, read once per statement."""
+        viewer = bindparam("viewer", type_=Uuid())
         since = case(
             *(
                 (
@@ -629,18 +704,33 @@ class SocialService:
             ),
             else_=bindparam("now", type_=UtcDateTime()),
         )
-        named = exists().where(
-            PostAudience.post_id == Post.id, PostAudience.person_id == bindparam("viewer")
+        named = exists().where(PostAudience.post_id == Post.id, PostAudience.person_id == viewer)
+        hidden_from_viewer = select(FriendSetting.owner_id).where(
+            FriendSetting.person_id == viewer, FriendSetting.hide_my_moments == true()
         )
         query = (
-            select(Post)
+            select(
+                Post.id,
+                Post.author_id,
+                Post.kind,
+                Post.text,
+                # As stored (text): most posts have neither, and `_json` decodes only the rest.
+                type_coerce(Post.card, Text()),
+                type_coerce(Post.place, Text()),
+                Post.visibility,
+                Post.created_at,
+                func.coalesce(_MINE.remark, "").label("remark"),
+            )
             .outerjoin(MomentsSetting, MomentsSetting.user_id == Post.author_id)
+            .outerjoin(_MINE, and_(_MINE.owner_id == viewer, _MINE.person_id == Post.author_id))
             .where(
                 Post.deleted_at.is_(None),
-                Post.author_id.in_(bindparam("authors", expanding=True)),
+                _among(Post.author_id, "authors", sqlite),
                 or_(
-                    Post.author_id == bindparam("viewer"),
+                    Post.author_id == viewer,
                     and_(
+                        func.coalesce(_MINE.hide_their_moments, false()) == false(),
+                        Post.author_id.not_in(hidden_from_viewer),
                         or_(MomentsSetting.window_days.is_(None), Post.created_at >= since),
                         or_(
                             Post.visibility == "friends",
@@ -654,8 +744,8 @@ class SocialService:
         if with_ids:
             query = query.where(Post.id.in_(bindparam("ids", expanding=True)))
         if with_before:
-            before_at: Any = bindparam("before_at")
-            before_id: Any = bindparam("before_id")
+            before_at: Any = bindparam("before_at", type_=UtcDateTime())
+            before_id: Any = bindparam("before_id", type_=Uuid())
             query = query.where(
                 or_(
                     Post.created_at < before_at,
@@ -663,7 +753,7 @@ class SocialService:
                 )
             )
         if with_since:
-            query = query.where(Post.created_at >= bindparam("since"))
+            query = query.where(Post.created_at >= bindparam("since", type_=UtcDateTime()))
         query = query.order_by(Post.created_at.desc(), Post.id.desc())
         if with_limit:
             query = query.limit(bindparam("limit"))
@@ -671,7 +761,7 @@ class SocialService:
 
     async def _visible_posts(
         self,
-        session: AsyncSession,
+        reader: Reader,
         scope: Scope,
         *,
         ids: Sequence[uuid.UUID] | None = None,
@@ -679,17 +769,18 @@ class SocialService:
         before: tuple[datetime, uuid.UUID] | None = None,
         since: datetime | None = None,
         limit: int | None = None,
-    ) -> list[Post]:
+    ) -> list[PostRow]:
         """Posts the viewer may see, newest first: the only way this context reads posts for
         someone."""
-        allowed = list(scope.authors if authors is None else scope.authors.intersection(authors))
+        allowed = scope.people if authors is None else scope.people.intersection(authors)
         if not allowed or ids == []:
             return []
+        sqlite = self.db.is_sqlite
         query = self._visible_posts_query(
-            ids is not None, before is not None, since is not None, limit is not None
+            sqlite, ids is not None, before is not None, since is not None, limit is not None
         )
         params: dict[str, Any] = {
-            "authors": allowed,
+            "authors": _ids(sqlite, allowed),
             "viewer": scope.viewer,
             "now": scope.now,
             **{
@@ -706,10 +797,15 @@ class SocialService:
             params["since"] = since
         if limit is not None:
             params["limit"] = limit
-        return list((await session.scalars(query, params)).all())
+        return [
+            PostRow(id_, author, kind, text, _json(card), _json(place), *rest)
+            for id_, author, kind, text, card, place, *rest in (
+                await reader.execute(query, params)
+            ).all()
+        ]
 
     @staticmethod
-    def _sees_activity_of(scope: Scope, post: Post, person: uuid.UUID) -> bool:
+    def _sees_activity_of(scope: Scope, post: PostRow, person: uuid.UUID) -> bool:
         """Likes and comments: only by the viewer's own friends, the viewer, and the author."""
         return person in scope.people or person == post.author_id
 
@@ -879,8 +975,9 @@ class SocialService:
     ) -> TimelinePage:
         limit = max(1, min(limit, PAGE_MAX))
         before = decode_cursor(cursor) if cursor else None
-        async with self.db.sessions() as session:
-            scope = await self._scope(session, viewer)
+        scope = await self._scope(viewer)
+        # Plain reads on one connection, no ORM session: a page only reads.
+        async with self.db.reader.connect() as reader:
             # Look back a week first, then further: the (author, created_at) index then reads
             # only recent rows of each friend instead of sorting all their posts. Posts in a
             # window [since, anchor) are all newer than those outside it, so the page is the
@@ -889,7 +986,7 @@ class SocialService:
             span: timedelta | None = FIRST_LOOK_BACK
             while True:
                 posts = await self._visible_posts(
-                    session,
+                    reader,
                     scope,
                     authors=authors,
                     before=before,
@@ -901,89 +998,97 @@ class SocialService:
                 span = span * 8 if span < LOOK_BACK_MAX else None
             more = len(posts) > limit
             posts = posts[:limit]
-            views = await self._views_in(session, scope, posts)
+            views = await self._views_in(reader, scope, posts)
         next_cursor = encode_cursor(posts[-1].created_at, posts[-1].id) if more else None
         return TimelinePage(views, next_cursor)
 
     async def post(self, viewer: uuid.UUID, post_id: uuid.UUID) -> PostView:
-        async with self.db.sessions() as session:
-            scope = await self._scope(session, viewer)
-            posts = await self._visible_posts(session, scope, ids=[post_id])
+        scope = await self._scope(viewer)
+        async with self.db.reader.connect() as reader:
+            posts = await self._visible_posts(reader, scope, ids=[post_id])
             if not posts:
                 raise ProblemError("post-not-found", "There is no such post.")
-            return (await self._views_in(session, scope, posts))[0]
+            return (await self._views_in(reader, scope, posts))[0]
 
-    async def _views_in(
-        self, session: AsyncSession, scope: Scope, posts: list[Post]
-    ) -> list[PostView]:
+    async def _views_in(self, reader: Reader, scope: Scope, posts: list[PostRow]) -> list[PostView]:
         if not posts:
             return []
         ids = [p.id for p in posts]
+        authors = dict(zip(ids, (p.author_id for p in posts), strict=True))
+        sqlite = self.db.is_sqlite
         with_media = [p.id for p in posts if p.kind in ("photos", "video")]
         media = (
-            (await session.scalars(_MEDIA_OF, {"posts": with_media})).all() if with_media else []
+            (await reader.execute(_media_of(sqlite), {"posts": _ids(sqlite, with_media)})).all()
+            if with_media
+            else []
         )
-        likes = (await session.execute(_LIKES_OF, {"posts": ids})).all()
-        comments = (await session.scalars(_COMMENTS_OF, {"posts": ids})).all()
-        remarks = scope.remarks
-        by_id = {p.id: p for p in posts}
+        activity = (await reader.execute(_activity_of(sqlite), {"posts": _ids(sqlite, ids)})).all()
+        viewer, people_ok = scope.viewer, scope.people
+        # Likes and comments: only by the viewer's own friends, the viewer, and the author;
+        # a reply also only when the person replied to passes the same test
+        # (`_sees_activity_of`, inlined: ~100 rows a page).
         shown_likes: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for like in likes:
-            if self._sees_activity_of(scope, by_id[like.post_id], like.user_id):
-                shown_likes.setdefault(like.post_id, []).append(like.user_id)
-        shown_comments: dict[uuid.UUID, list[Comment]] = {}
-        for comment in comments:
-            post = by_id[comment.post_id]
-            if self._sees_activity_of(scope, post, comment.author_id) and (
-                comment.reply_to_user is None
-                or self._sees_activity_of(scope, post, comment.reply_to_user)
+        shown_comments: dict[uuid.UUID, list[Any]] = {}
+        for c in activity:
+            post_author = authors[c.post_id]
+            if not (c.who in people_ok or c.who == post_author):
+                continue
+            if c.kind == "l":
+                shown_likes.setdefault(c.post_id, []).append(c.who)
+            elif (
+                c.reply_to_user is None
+                or c.reply_to_user in people_ok
+                or c.reply_to_user == post_author
             ):
-                shown_comments.setdefault(comment.post_id, []).append(comment)
-        people_ids = {p.author_id for p in posts}
+                shown_comments.setdefault(c.post_id, []).append(c)
+        people_ids = set(authors.values())
         for liked in shown_likes.values():
             people_ids.update(liked)
         for shown in shown_comments.values():
             for c in shown:
-                people_ids.add(c.author_id)
+                people_ids.add(c.who)
                 if c.reply_to_user:
                     people_ids.add(c.reply_to_user)
         people = await self.messaging.profiles(people_ids)
         media_by_post: dict[uuid.UUID, list[MediaView]] = {}
         for m in media:
-            if m.post_id is not None:
-                media_by_post.setdefault(m.post_id, []).append(_media_view(m))
+            media_by_post.setdefault(m.post_id, []).append(
+                MediaView(m.id, m.kind, m.content_type, m.alt, m.width, m.height, m.has_thumbnail)
+            )
         views = []
         for post in posts:
             author = people.get(post.author_id)
             if author is None:
                 continue
+            mine = post.author_id == viewer
+            liked_by = shown_likes.get(post.id, ())
             views.append(
                 PostView(
                     id=post.id,
                     author=author,
-                    remark=remarks.get(post.author_id, ""),
+                    remark=post.remark,
                     kind=post.kind,
                     text=post.text,
                     media=media_by_post.get(post.id, []),
                     card=post.card,
                     place=post.place,
-                    visibility=post.visibility if post.author_id == scope.viewer else "",
+                    visibility=post.visibility if mine else "",
                     created_at=post.created_at,
-                    mine=post.author_id == scope.viewer,
-                    liked=scope.viewer in shown_likes.get(post.id, []),
-                    likes=[people[u] for u in shown_likes.get(post.id, []) if u in people],
+                    mine=mine,
+                    liked=viewer in liked_by,
+                    likes=[people[u] for u in liked_by if u in people],
                     comments=[
                         CommentView(
                             id=c.id,
-                            author=people[c.author_id],
+                            author=people[c.who],
                             reply_to=people.get(c.reply_to_user) if c.reply_to_user else None,
                             reply_to_id=c.reply_to_id,
                             text=c.text,
                             created_at=c.created_at,
-                            mine=c.author_id == scope.viewer,
+                            mine=c.who == viewer,
                         )
-                        for c in shown_comments.get(post.id, [])
-                        if c.author_id in people
+                        for c in shown_comments.get(post.id, ())
+                        if c.who in people
                     ],
                 )
             )
@@ -993,8 +1098,8 @@ class SocialService:
 
     async def _require_visible(
         self, session: AsyncSession, viewer: uuid.UUID, post_id: uuid.UUID
-    ) -> tuple[Scope, Post]:
-        scope = await self._scope(session, viewer)
+    ) -> tuple[Scope, PostRow]:
+        scope = await self._scope(viewer)
         posts = await self._visible_posts(session, scope, ids=[post_id])
         if not posts:
             raise ProblemError("post-not-found", "There is no such post.")
@@ -1170,7 +1275,7 @@ class SocialService:
                     .limit(NOTIFICATIONS_MAX)
                 )
             ).all()
-            scope = await self._scope(session, user_id)
+            scope = await self._scope(user_id)
             posts = {
                 p.id: p
                 for p in await self._visible_posts(
