@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from tests.accounts.conftest import Brand, MakePerson, Person
 from tests.care.conftest import CARE, Desk, MakeDesk, add_member, only_conversation, write
@@ -50,6 +51,50 @@ async def test_a_message_wakes_care_at_once_without_waiting_for_a_poll(
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("care did not wake up within 10 s")
+
+
+async def test_a_message_committed_while_care_is_busy_is_handled_without_a_poll(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    desk: Desk,
+    person: MakePerson,
+    agent: Person,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Care drains again only after a full batch; a message committed after its read, while
+    it is still busy, has announced itself, so it is handled at once, not at the next poll."""
+    care: CareService = app.state.care
+    await care.stop()
+    handled_first, go_on = asyncio.Event(), asyncio.Event()
+    run_once = care.run_once
+
+    async def busy_after_the_first() -> int:
+        read = await run_once()
+        if read and not handled_first.is_set():
+            handled_first.set()
+            await go_on.wait()  # the second message is committed and announced meanwhile
+        return read
+
+    monkeypatch.setattr(care, "run_once", busy_after_the_first)
+    care.start(interval=600, sweep=600)  # a poll would take ten minutes
+    account = f"/api/v1/accounts/{desk.brand.account_id}"
+    first, second = await person("+393405550001", "First"), await person("+393405550002", "Second")
+    for who in (first, second):
+        await client.put(f"{account}/follow", json={}, headers=who.headers)
+    await asyncio.sleep(0.2)  # the loop's first round and the wake-up subscription
+    sent = await client.post(f"{account}/messages", json={"text": "one"}, headers=first.headers)
+    assert sent.status_code in (200, 201), sent.text
+    await asyncio.wait_for(handled_first.wait(), 10)
+    sent = await client.post(f"{account}/messages", json={"text": "two"}, headers=second.headers)
+    assert sent.status_code in (200, 201), sent.text
+    go_on.set()
+    for _ in range(50):
+        rows = (await client.get(desk.inbox, headers=agent.headers)).json()
+        if len(rows) == 2:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the second message waited for the poll")
 
 
 async def test_two_nodes_racing_never_push_an_agent_over_capacity(
