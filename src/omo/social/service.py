@@ -230,9 +230,12 @@ def _ids(sqlite: bool, ids: Iterable[uuid.UUID]) -> Any:
     return list(ids)
 
 
-def _json(stored: str | None) -> Any:
-    """A JSON column's stored text as its value (SQLAlchemy's JSON type stores None as null)."""
-    return None if stored is None or stored == "null" else orjson.loads(stored)
+def _json(stored: Any) -> Any:
+    """A JSON column's value. SQLite hands back the stored text (SQLAlchemy's JSON type stores
+    None as null); PostgreSQL's driver has already decoded it."""
+    if not isinstance(stored, str):
+        return stored
+    return None if stored == "null" else orjson.loads(stored)
 
 
 # Statements read on every page, built once per backend (only their values change): plain
