@@ -69,9 +69,14 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_database(url: str) -> str:
+    """The file (or ":memory:") a SQLite URL names; "" when it names none."""
+    return url.split(":///", 1)[1] if ":///" in url else ""
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        database = url.split(":///", 1)[1] if ":///" in url else ""
+        database = _sqlite_database(url)
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Statements run on the event loop's thread: see omo.core.sqlite_inline.
@@ -107,7 +112,7 @@ class Database:
         # For a Core read on every request (authentication): a connection without an ORM
         # session is ~80 µs cheaper.
         self.reader = readers
-        database = self.url.split(":///", 1)[1] if ":///" in self.url else ""
+        database = _sqlite_database(self.url)
         # `first` reads a SQLite file through one plain connection of its own; an in-memory
         # database exists only inside its own connection, so it keeps the engine's path.
         self._sqlite_file = database if self.is_sqlite and database not in ("", ":memory:") else ""
