@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from tests.support.people import PASSWORD, MakePerson, Person, person
+
+__all__ = ["PASSWORD", "MakePerson", "Person", "person"]  # shared with this folder's tests
 
 from omo.miniapps.package import build_zip
 
-PASSWORD = "correct horse battery"
 API = "/api/v1/miniapps"
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -46,31 +47,6 @@ def package_files(appid: str, code: int = 1, **overrides: Any) -> dict[str, byte
 
 def package(appid: str, code: int = 1, **overrides: Any) -> bytes:
     return build_zip(package_files(appid, code, **overrides))
-
-
-@dataclass
-class Person:
-    omo_id: str
-    headers: dict[str, str]
-
-
-MakePerson = Callable[[str, str], Awaitable[Person]]
-
-
-@pytest.fixture
-def person(client: httpx.AsyncClient, app: FastAPI) -> MakePerson:
-    async def make(phone: str, name: str) -> Person:
-        await app.state.identity.ensure_person(phone, PASSWORD, name)
-        login = await client.post(
-            "/api/v1/identity/login", json={"phone": phone, "password": PASSWORD}
-        )
-        assert login.status_code == 200, login.text
-        client.cookies.clear()
-        headers = {"Authorization": f"Bearer {login.json()['token']}"}
-        me = await client.get("/api/v1/identity/me", headers=headers)
-        return Person(me.json()["omo_id"], headers)
-
-    return make
 
 
 @dataclass
