@@ -13,9 +13,11 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import secrets
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,6 +66,70 @@ class TooSlowError(Exception):
     """The client does not read fast enough; it will resume by sync."""
 
 
+class _Resume:
+    """Awaiting this finishes a coroutine that already ran up to its first suspension, where
+    it yielded `waiting` (what `yield from` would do in the task that started it)."""
+
+    __slots__ = ("coro", "waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self.coro, self.waiting = coro, waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, waiting = self.coro, self.waiting
+        while True:
+            try:
+                answer = yield waiting
+            except BaseException as error:
+                try:
+                    waiting = coro.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = coro.send(answer)
+                except StopIteration:
+                    return
+
+
+class _Failed:
+    """A write that failed at once: the writer task raises its error, as if it had failed
+    there (the connection then ends the same way)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_SEND_OPTIONS = frozenset(("card", "media_id", "location", "mentions", "mention_all"))
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
+
+
+def plain_send(data: Any) -> SendFrame | None:
+    """A `send` frame of text alone, checked exactly as `CLIENT_FRAME` would check it (the
+    same frame for what it accepts), without its validation machinery: the frame every chat
+    message is. None for anything else, which `CLIENT_FRAME` then validates (or refuses)."""
+    if (
+        type(data) is not dict
+        or data.get("type") != "send"
+        or not data.keys().isdisjoint(_SEND_OPTIONS)
+    ):
+        return None
+    client_id, conversation, text = data.get("id"), data.get("conversation"), data.get("text", "")
+    if (
+        type(client_id) is not str
+        or not 1 <= len(client_id) <= 64
+        or type(conversation) is not str
+        or _CANONICAL_UUID.match(conversation) is None
+        or type(text) is not str
+    ):
+        return None
+    return SendFrame.model_construct(
+        type="send", id=client_id, conversation=uuid.UUID(conversation), text=text
+    )
+
+
 def _same_origin(websocket: WebSocket) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:
@@ -84,8 +150,11 @@ class Connection:
         self.principal = principal
         self.heartbeat = heartbeat
         self.token = secrets.token_urlsafe(9)
-        self.outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_MAX)
+        # Frames waiting for the socket, or a write that began at once but had to wait
+        # (`_Resume`, its frame's length) or failed (`_Failed`): see `push`.
+        self.outbox: asyncio.Queue[str | tuple[_Resume, int] | _Failed] = asyncio.Queue(OUTBOX_MAX)
         self.outbox_bytes = 0
+        self.writing = False  # the writer task is inside a write
         self.in_flight = asyncio.Semaphore(IN_FLIGHT_MAX)
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_heard = time.monotonic()
@@ -104,8 +173,27 @@ class Connection:
             if droppable:
                 return
             raise TooSlowError
+        if self.outbox.empty() and not self.writing:
+            self._write_now(text)
+            return
         self.outbox_bytes += len(text)
         self.outbox.put_nowait(text)
+
+    def _write_now(self, text: str) -> None:
+        """Nothing queued and no write under way: write the frame from here, without waking
+        the writer task (a task wake-up per frame; two per chat message). The socket's send
+        normally completes without waiting; when it must wait (the client reads slowly), the
+        rest of it goes to the outbox, ahead of any later frame, for the writer task."""
+        coro = self.websocket.send_text(text)
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        except Exception as error:
+            self.outbox.put_nowait(_Failed(error))
+            return
+        self.outbox_bytes += len(text)
+        self.outbox.put_nowait((_Resume(coro, waiting), len(text)))
 
     def error(self, error: ProblemError, ref: str | None = None) -> None:
         detail = None
@@ -123,9 +211,19 @@ class Connection:
 
     async def _write_forever(self) -> None:
         while True:
-            text = await self.outbox.get()
-            await self.websocket.send_text(text)
-            self.outbox_bytes -= len(text)
+            item = await self.outbox.get()
+            if isinstance(item, _Failed):
+                raise item.error
+            self.writing = True
+            try:
+                if isinstance(item, str):
+                    await self.websocket.send_text(item)
+                    self.outbox_bytes -= len(item)
+                else:
+                    await item[0]
+                    self.outbox_bytes -= item[1]
+            finally:
+                self.writing = False
 
     async def _pump(self) -> None:
         async with self.service.broker.subscribe(user_channel(self.principal.user_id)) as sub:
@@ -187,7 +285,7 @@ class Connection:
             data = orjson.loads(raw)
             if isinstance(data, dict) and isinstance(data.get("id"), str):
                 ref = data["id"][:64]
-            frame = CLIENT_FRAME.validate_python(data)
+            frame = plain_send(data) or CLIENT_FRAME.validate_python(data)
         except (ValueError, ValidationError):
             self.error(
                 ProblemError("malformed-frame", "Send a JSON object with a known type."), ref
