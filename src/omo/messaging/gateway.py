@@ -106,10 +106,11 @@ _SEND_OPTIONS = frozenset(("card", "media_id", "location", "mentions", "mention_
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 
 
-def plain_send(data: Any) -> SendFrame | None:
-    """A `send` frame of text alone, checked exactly as `CLIENT_FRAME` would check it (the
-    same frame for what it accepts), without its validation machinery: the frame every chat
-    message is. None for anything else, which `CLIENT_FRAME` then validates (or refuses)."""
+def plain_send(data: Any) -> tuple[str, uuid.UUID, str] | None:
+    """(id, conversation, text) of a `send` frame of text alone, checked exactly as
+    `CLIENT_FRAME` would check it (a `SendFrame` with these and every other field at its
+    default), without its validation machinery: the frame every chat message is. None for
+    anything else, which `CLIENT_FRAME` then validates (or refuses)."""
     if (
         type(data) is not dict
         or data.get("type") != "send"
@@ -125,9 +126,7 @@ def plain_send(data: Any) -> SendFrame | None:
         or type(text) is not str
     ):
         return None
-    return SendFrame.model_construct(
-        type="send", id=client_id, conversation=uuid.UUID(conversation), text=text
-    )
+    return client_id, uuid.UUID(conversation), text
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -285,14 +284,20 @@ class Connection:
             data = orjson.loads(raw)
             if isinstance(data, dict) and isinstance(data.get("id"), str):
                 ref = data["id"][:64]
-            frame = plain_send(data) or CLIENT_FRAME.validate_python(data)
+            plain = plain_send(data)
+            frame = None if plain is not None else CLIENT_FRAME.validate_python(data)
         except (ValueError, ValidationError):
             self.error(
                 ProblemError("malformed-frame", "Send a JSON object with a known type."), ref
             )
             return
         try:
-            await self._dispatch(frame)
+            if plain is not None:
+                await self._send_draft(
+                    Draft(conversation_id=plain[1], client_id=plain[0], text=plain[2])
+                )
+            else:
+                await self._dispatch(frame)
         except ProblemError as error:
             self.error(error, ref)
 
@@ -301,28 +306,18 @@ class Connection:
         if isinstance(frame, PingFrame):
             self.push({"type": "pong"})
         elif isinstance(frame, SendFrame):
-            draft = Draft(
-                conversation_id=frame.conversation,
-                client_id=frame.id,
-                text=frame.text,
-                card=frame.card,
-                media_id=frame.media_id,
-                location=frame.location,
-                mentions=tuple(frame.mentions),
-                mention_all=frame.mention_all,
+            await self._send_draft(
+                Draft(
+                    conversation_id=frame.conversation,
+                    client_id=frame.id,
+                    text=frame.text,
+                    card=frame.card,
+                    media_id=frame.media_id,
+                    location=frame.location,
+                    mentions=tuple(frame.mentions),
+                    mention_all=frame.mention_all,
+                )
             )
-            await self.in_flight.acquire()
-            try:
-                future = self.service.send_nowait(user_id, draft, origin=self.token)
-            except BaseException:
-                self.in_flight.release()
-                raise
-            if future is None:
-                self._spawn(self._send(draft))
-            else:
-                # Acknowledged from the future's callback: a task per message cost more than
-                # the rest of the gateway's work on a chat message.
-                future.add_done_callback(functools.partial(self._sent, draft.client_id))
         elif isinstance(frame, RecallFrame):
             await self.in_flight.acquire()
             self._spawn(self._recall(frame))
@@ -363,6 +358,20 @@ class Connection:
             await self.service.hide(user_id, frame.conversation, frame.seq)
         elif isinstance(frame, AuthFrame):
             pass  # already authenticated: harmless
+
+    async def _send_draft(self, draft: Draft) -> None:
+        await self.in_flight.acquire()
+        try:
+            future = self.service.send_nowait(self.principal.user_id, draft, origin=self.token)
+        except BaseException:
+            self.in_flight.release()
+            raise
+        if future is None:
+            self._spawn(self._send(draft))
+        else:
+            # Acknowledged from the future's callback: a task per message cost more than
+            # the rest of the gateway's work on a chat message.
+            future.add_done_callback(functools.partial(self._sent, draft.client_id))
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work)

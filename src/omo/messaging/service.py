@@ -620,7 +620,7 @@ def wire_message(message: ChatMessage, people: dict[uuid.UUID, PublicProfile]) -
     """The message as every client sees it: people by OMO ID, never by internal id."""
 
     def omo_id(user_id: uuid.UUID | str) -> str:
-        profile = people.get(uuid.UUID(str(user_id)))
+        profile = people.get(user_id if type(user_id) is uuid.UUID else uuid.UUID(str(user_id)))
         return profile.omo_id if profile else ""
 
     extra = message.extra
