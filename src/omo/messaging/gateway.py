@@ -157,6 +157,8 @@ class Connection:
         self.in_flight = asyncio.Semaphore(IN_FLIGHT_MAX)
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_heard = time.monotonic()
+        self.last_delivery = 0.0
+        self.too_slow = False
         locale = principal.locale or getattr(websocket.state, "locale", "en")
         self._: Callable[[str], str] = translations(locale).gettext
 
@@ -234,21 +236,45 @@ class Connection:
                     "max_frame": MAX_FRAME_BYTES,
                 }
             )
-            while True:
-                delivery = await sub.get(self.heartbeat)
-                if sub.dropped:
-                    raise TooSlowError
-                if delivery is None:
-                    # Quiet for a heartbeat: check the client is alive, then ping it.
-                    if time.monotonic() - self.last_heard > self.heartbeat * 3:
-                        raise TimeoutError
-                    self.push({"type": "ping"}, droppable=True)
-                    continue
-                frame = delivery[1]
-                if frame.get("type") == "message" and frame.get("origin") == self.token:
-                    continue  # this device has the ack already
-                frame = {k: v for k, v in frame.items() if k != "origin"}
-                self.push(frame, droppable=frame.get("type") == "typing")
+            # Deliveries reach `_heard` from the broker itself (no wake-up of this task per
+            # message); this loop forwards what was queued meanwhile, keeps the heartbeat and
+            # ends with the subscription.
+            sub.listen(self._heard)
+            try:
+                while True:
+                    delivery = await sub.get(self.heartbeat)
+                    if sub.dropped:
+                        raise TooSlowError
+                    if delivery is None:
+                        if time.monotonic() - self.last_delivery < self.heartbeat:
+                            continue  # deliveries came through `_heard`: not quiet
+                        # Quiet for a heartbeat: check the client is alive, then ping it.
+                        if time.monotonic() - self.last_heard > self.heartbeat * 3:
+                            raise TimeoutError
+                        self.push({"type": "ping"}, droppable=True)
+                        continue
+                    self._forward(delivery[1])
+            finally:
+                sub.listen(None)
+
+    def _forward(self, frame: dict[str, Any]) -> None:
+        if frame.get("type") == "message" and frame.get("origin") == self.token:
+            return  # this device has the ack already
+        if "origin" in frame:
+            frame = {k: v for k, v in frame.items() if k != "origin"}
+        self.push(frame, droppable=frame.get("type") == "typing")
+
+    def _heard(self, _channel: str, frame: dict[str, Any]) -> None:
+        """A delivery handed over by the broker (see `_pump`); must not raise."""
+        self.last_delivery = time.monotonic()
+        if self.too_slow:
+            return
+        try:
+            self._forward(frame)
+        except TooSlowError:
+            # As when the pump finds the client too slow: close with 4008, once.
+            self.too_slow = True
+            self._spawn(self._close(CLOSE_TOO_SLOW))
 
     # -- inbound -----------------------------------------------------------------------------
 
