@@ -28,6 +28,7 @@ from types import SimpleNamespace
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+import orjson
 from sqlalchemy import (
     String,
     Table,
@@ -270,6 +271,10 @@ _DRIVER_INSERT_SEARCH = _DriverMany(_INSERT_SEARCH)
 _DRIVER_MOVE_READ = _DriverMany(_MOVE_READ)
 
 
+def _orjson_text(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
+
+
 class _RawValues:
     """The batch's inserts in the driver's values on the writer's own connection, each value
     turned by the column's own bind processor (what SQLAlchemy would send), but values every
@@ -301,7 +306,9 @@ class _RawValues:
         self.uuid = _DRIVER_INSERT_MESSAGES.processor(dialect, "id")
         self.extra = _DRIVER_INSERT_MESSAGES.processor(dialect, "extra")
         self.time = _DRIVER_INSERT_MESSAGES.processor(dialect, "sent_at")
-        self.payload = _DRIVER_INSERT_OUTBOX.processor(dialect, "payload")
+        # The outbox payload (a small dict of str and int) as orjson writes it: the same JSON
+        # value (read back by the column's own json.loads), several times cheaper to make.
+        self.payload = _orjson_text
         self.outbox_id = _DRIVER_INSERT_OUTBOX.processor(dialect, "id")
         self.search_id = _DRIVER_INSERT_SEARCH.processor(dialect, "message_id")
         self.no_extra = self.extra({})
