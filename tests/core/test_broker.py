@@ -167,6 +167,36 @@ async def test_iteration_yields_messages_in_order(broker: Broker) -> None:
         assert received == [("feed", n) for n in range(5)]
 
 
+async def test_a_listener_gets_messages_as_they_come_after_what_was_queued(
+    broker: Broker,
+) -> None:
+    async with broker.subscribe("feed") as sub:
+        for n in range(2):
+            await broker.publish("feed", {"n": n})
+        await asyncio.sleep(0.1)  # queued before anyone listens
+        heard: list[tuple[str, int]] = []
+        sub.listen(lambda channel, message: heard.append((channel, message["n"])))
+        await broker.publish("feed", {"n": 2})  # the queue is not drained: queued behind
+        await asyncio.sleep(0.1)
+        drained = [await sub.get(timeout=1) for _ in range(3)]
+        assert [(d[0], d[1]["n"]) for d in drained if d] == [("feed", n) for n in range(3)]
+        for n in range(3, 6):
+            await broker.publish("feed", {"n": n})
+        for _ in range(50):
+            if len(heard) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert heard == [("feed", n) for n in range(3, 6)]
+        assert await sub.get(timeout=0.05) is None
+        sub.listen(None)
+        await broker.publish("feed", {"n": 6})
+        found = await sub.get(timeout=1)
+        assert found is not None
+        assert found[1]["n"] == 6
+    with pytest.raises(BrokerClosedError):
+        await sub.get(timeout=1)
+
+
 async def test_closing_ends_iteration_and_get(broker: Broker) -> None:
     sub = await broker.subscribe("feed").open()
     reader = asyncio.create_task(anext(aiter(sub), None))

@@ -257,3 +257,76 @@ async def _drain(connection: Any, seconds: float) -> None:
     async with asyncio.timeout(seconds):
         while True:
             await connection.recv()
+
+
+_CONVERSATION = "0190f3a2-7b1c-7d4e-8f00-1234567890ab"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "text": "ciao"},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION.upper(), "text": ""},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "text": "x", "to": "bo"},
+        {"type": "send", "id": "x" * 64, "conversation": _CONVERSATION, "text": "x"},
+        {"type": "send", "id": "x" * 65, "conversation": _CONVERSATION, "text": "x"},
+        {"type": "send", "id": "", "conversation": _CONVERSATION, "text": "x"},
+        {"type": "send", "id": 7, "conversation": _CONVERSATION, "text": "x"},
+        {"type": "send", "conversation": _CONVERSATION, "text": "x"},
+        {"type": "send", "id": "m-1", "text": "x"},
+        {"type": "send", "id": "m-1", "conversation": "nope", "text": "x"},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION.replace("-", ""), "text": "x"},
+        {"type": "send", "id": "m-1", "conversation": f"{{{_CONVERSATION}}}", "text": "x"},
+        {"type": "send", "id": "m-1", "conversation": f"{_CONVERSATION}\n", "text": "x"},
+        {"type": "send", "id": "m-1", "conversation": 12, "text": "x"},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "text": 5},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "text": None},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "mentions": ["bo"]},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "card": {"url": "u"}},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "mention_all": "yes"},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "media_id": None},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "location": None},
+        {"type": "Send", "id": "m-1", "conversation": _CONVERSATION, "text": "x"},
+        {"type": "ping"},
+        ["send"],
+        "send",
+    ],
+)
+def test_the_plain_send_check_accepts_exactly_what_the_frame_schema_accepts(
+    data: object,
+) -> None:
+    """The gateway's quick check of a text `send` frame gives the schema's own frame, or
+    leaves the frame to the schema (which then refuses it or reads its other fields)."""
+    quick = gateway.plain_send(data)
+    try:
+        expected = gateway.CLIENT_FRAME.validate_python(data)
+    except ValueError:
+        assert quick is None
+        return
+    if quick is not None:
+        client_id, conversation, text = quick
+        assert expected == gateway.SendFrame(
+            type="send", id=client_id, conversation=conversation, text=text
+        )
+        assert expected.model_dump() == {
+            "type": "send",
+            "id": client_id,
+            "conversation": conversation,
+            "text": text,
+            "card": None,
+            "media_id": None,
+            "location": None,
+            "mentions": [],
+            "mention_all": False,
+        }
+
+
+def test_a_text_send_frame_takes_the_quick_check() -> None:
+    for data in (
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION, "text": "ciao"},
+        {"type": "send", "id": "m-1", "conversation": _CONVERSATION.upper(), "to": "bo"},
+    ):
+        frame = gateway.CLIENT_FRAME.validate_python(data)
+        assert isinstance(frame, gateway.SendFrame)
+        assert gateway.plain_send(data) == (frame.id, frame.conversation, frame.text)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
@@ -95,6 +95,7 @@ class Subscription:
         # None in the queue marks the end, so readers blocked in get() wake up on close.
         self._queue: asyncio.Queue[Delivery | None] = asyncio.Queue(queue_size)
         self._state: Literal["new", "open", "closed"] = "new"
+        self._listener: Callable[[str, Message], None] | None = None
 
     @property
     def pending(self) -> int:
@@ -121,9 +122,21 @@ class Subscription:
         self._state = "closed"
         self._push(None)
 
+    def listen(self, listener: Callable[[str, Message], None] | None) -> None:
+        """Have each message handed to `listener` as it arrives instead of queued for `get`:
+        no reader's wake-up per message. It runs inside the broker's delivery, so it must
+        not wait and must not raise. A message arriving while others are still queued is
+        queued behind them (order is kept): a reader still drains the queue with `get`,
+        which also reports the end (`BrokerClosedError`) as before. None: queue again."""
+        self._listener = listener
+
     def deliver(self, channel: str, message: Message) -> None:
         """Queue a message without ever waiting (called by the broker)."""
         if self._state == "open":
+            listener = self._listener
+            if listener is not None and self._queue.empty():
+                listener(channel, message)
+                return
             self._push((channel, message))
 
     def _push(self, item: Delivery | None) -> None:

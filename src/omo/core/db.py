@@ -157,6 +157,22 @@ class Database:
         row = await raw._retry(lambda: _fetch_first(raw, prepared.sql, values))
         return None if row is None else prepared.row(row)
 
+    async def sqlite_writer(self) -> sqlite_inline.InlineConnection | None:
+        """A plain writable connection of its own to this SQLite file, tuned like the
+        engine's (WAL, foreign keys), in autocommit mode: its owner writes BEGIN IMMEDIATE
+        and COMMIT itself and closes it. None on other databases and in-memory SQLite (whose
+        data lives only inside the engine's connection). For a hot writer that runs a few
+        prepared statements per transaction: a session's checkout, greenlet hops and commit
+        cost more than those statements (messaging's batches)."""
+        if not self._sqlite_file:
+            return None
+        connection: sqlite_inline.InlineConnection = await sqlite_inline.connector(
+            self._sqlite_file
+        )()
+        _tune_sqlite(connection._conn, None)
+        connection.isolation_level = None
+        return connection
+
     async def dispose(self) -> None:
         if self._raw is not None:
             await self._raw.close()

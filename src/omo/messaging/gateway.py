@@ -13,9 +13,11 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import secrets
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,6 +66,69 @@ class TooSlowError(Exception):
     """The client does not read fast enough; it will resume by sync."""
 
 
+class _Resume:
+    """Awaiting this finishes a coroutine that already ran up to its first suspension, where
+    it yielded `waiting` (what `yield from` would do in the task that started it)."""
+
+    __slots__ = ("coro", "waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self.coro, self.waiting = coro, waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, waiting = self.coro, self.waiting
+        while True:
+            try:
+                answer = yield waiting
+            except BaseException as error:
+                try:
+                    waiting = coro.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = coro.send(answer)
+                except StopIteration:
+                    return
+
+
+class _Failed:
+    """A write that failed at once: the writer task raises its error, as if it had failed
+    there (the connection then ends the same way)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_SEND_OPTIONS = frozenset(("card", "media_id", "location", "mentions", "mention_all"))
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
+
+
+def plain_send(data: Any) -> tuple[str, uuid.UUID, str] | None:
+    """(id, conversation, text) of a `send` frame of text alone, checked exactly as
+    `CLIENT_FRAME` would check it (a `SendFrame` with these and every other field at its
+    default), without its validation machinery: the frame every chat message is. None for
+    anything else, which `CLIENT_FRAME` then validates (or refuses)."""
+    if (
+        type(data) is not dict
+        or data.get("type") != "send"
+        or not data.keys().isdisjoint(_SEND_OPTIONS)
+    ):
+        return None
+    client_id, conversation, text = data.get("id"), data.get("conversation"), data.get("text", "")
+    if (
+        type(client_id) is not str
+        or not 1 <= len(client_id) <= 64
+        or type(conversation) is not str
+        or _CANONICAL_UUID.match(conversation) is None
+        or type(text) is not str
+    ):
+        return None
+    return client_id, uuid.UUID(conversation), text
+
+
 def _same_origin(websocket: WebSocket) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:
@@ -84,11 +149,16 @@ class Connection:
         self.principal = principal
         self.heartbeat = heartbeat
         self.token = secrets.token_urlsafe(9)
-        self.outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_MAX)
+        # Frames waiting for the socket, or a write that began at once but had to wait
+        # (`_Resume`, its frame's length) or failed (`_Failed`): see `push`.
+        self.outbox: asyncio.Queue[str | tuple[_Resume, int] | _Failed] = asyncio.Queue(OUTBOX_MAX)
         self.outbox_bytes = 0
+        self.writing = False  # the writer task is inside a write
         self.in_flight = asyncio.Semaphore(IN_FLIGHT_MAX)
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_heard = time.monotonic()
+        self.last_delivery = 0.0
+        self.too_slow = False
         locale = principal.locale or getattr(websocket.state, "locale", "en")
         self._: Callable[[str], str] = translations(locale).gettext
 
@@ -104,8 +174,27 @@ class Connection:
             if droppable:
                 return
             raise TooSlowError
+        if self.outbox.empty() and not self.writing:
+            self._write_now(text)
+            return
         self.outbox_bytes += len(text)
         self.outbox.put_nowait(text)
+
+    def _write_now(self, text: str) -> None:
+        """Nothing queued and no write under way: write the frame from here, without waking
+        the writer task (a task wake-up per frame; two per chat message). The socket's send
+        normally completes without waiting; when it must wait (the client reads slowly), the
+        rest of it goes to the outbox, ahead of any later frame, for the writer task."""
+        coro = self.websocket.send_text(text)
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        except Exception as error:
+            self.outbox.put_nowait(_Failed(error))
+            return
+        self.outbox_bytes += len(text)
+        self.outbox.put_nowait((_Resume(coro, waiting), len(text)))
 
     def error(self, error: ProblemError, ref: str | None = None) -> None:
         detail = None
@@ -123,9 +212,19 @@ class Connection:
 
     async def _write_forever(self) -> None:
         while True:
-            text = await self.outbox.get()
-            await self.websocket.send_text(text)
-            self.outbox_bytes -= len(text)
+            item = await self.outbox.get()
+            if isinstance(item, _Failed):
+                raise item.error
+            self.writing = True
+            try:
+                if isinstance(item, str):
+                    await self.websocket.send_text(item)
+                    self.outbox_bytes -= len(item)
+                else:
+                    await item[0]
+                    self.outbox_bytes -= item[1]
+            finally:
+                self.writing = False
 
     async def _pump(self) -> None:
         async with self.service.broker.subscribe(user_channel(self.principal.user_id)) as sub:
@@ -137,21 +236,45 @@ class Connection:
                     "max_frame": MAX_FRAME_BYTES,
                 }
             )
-            while True:
-                delivery = await sub.get(self.heartbeat)
-                if sub.dropped:
-                    raise TooSlowError
-                if delivery is None:
-                    # Quiet for a heartbeat: check the client is alive, then ping it.
-                    if time.monotonic() - self.last_heard > self.heartbeat * 3:
-                        raise TimeoutError
-                    self.push({"type": "ping"}, droppable=True)
-                    continue
-                frame = delivery[1]
-                if frame.get("type") == "message" and frame.get("origin") == self.token:
-                    continue  # this device has the ack already
-                frame = {k: v for k, v in frame.items() if k != "origin"}
-                self.push(frame, droppable=frame.get("type") == "typing")
+            # Deliveries reach `_heard` from the broker itself (no wake-up of this task per
+            # message); this loop forwards what was queued meanwhile, keeps the heartbeat and
+            # ends with the subscription.
+            sub.listen(self._heard)
+            try:
+                while True:
+                    delivery = await sub.get(self.heartbeat)
+                    if sub.dropped:
+                        raise TooSlowError
+                    if delivery is None:
+                        if time.monotonic() - self.last_delivery < self.heartbeat:
+                            continue  # deliveries came through `_heard`: not quiet
+                        # Quiet for a heartbeat: check the client is alive, then ping it.
+                        if time.monotonic() - self.last_heard > self.heartbeat * 3:
+                            raise TimeoutError
+                        self.push({"type": "ping"}, droppable=True)
+                        continue
+                    self._forward(delivery[1])
+            finally:
+                sub.listen(None)
+
+    def _forward(self, frame: dict[str, Any]) -> None:
+        if frame.get("type") == "message" and frame.get("origin") == self.token:
+            return  # this device has the ack already
+        if "origin" in frame:
+            frame = {k: v for k, v in frame.items() if k != "origin"}
+        self.push(frame, droppable=frame.get("type") == "typing")
+
+    def _heard(self, _channel: str, frame: dict[str, Any]) -> None:
+        """A delivery handed over by the broker (see `_pump`); must not raise."""
+        self.last_delivery = time.monotonic()
+        if self.too_slow:
+            return
+        try:
+            self._forward(frame)
+        except TooSlowError:
+            # As when the pump finds the client too slow: close with 4008, once.
+            self.too_slow = True
+            self._spawn(self._close(CLOSE_TOO_SLOW))
 
     # -- inbound -----------------------------------------------------------------------------
 
@@ -187,14 +310,20 @@ class Connection:
             data = orjson.loads(raw)
             if isinstance(data, dict) and isinstance(data.get("id"), str):
                 ref = data["id"][:64]
-            frame = CLIENT_FRAME.validate_python(data)
+            plain = plain_send(data)
+            frame = None if plain is not None else CLIENT_FRAME.validate_python(data)
         except (ValueError, ValidationError):
             self.error(
                 ProblemError("malformed-frame", "Send a JSON object with a known type."), ref
             )
             return
         try:
-            await self._dispatch(frame)
+            if plain is not None:
+                await self._send_draft(
+                    Draft(conversation_id=plain[1], client_id=plain[0], text=plain[2])
+                )
+            else:
+                await self._dispatch(frame)
         except ProblemError as error:
             self.error(error, ref)
 
@@ -203,28 +332,18 @@ class Connection:
         if isinstance(frame, PingFrame):
             self.push({"type": "pong"})
         elif isinstance(frame, SendFrame):
-            draft = Draft(
-                conversation_id=frame.conversation,
-                client_id=frame.id,
-                text=frame.text,
-                card=frame.card,
-                media_id=frame.media_id,
-                location=frame.location,
-                mentions=tuple(frame.mentions),
-                mention_all=frame.mention_all,
+            await self._send_draft(
+                Draft(
+                    conversation_id=frame.conversation,
+                    client_id=frame.id,
+                    text=frame.text,
+                    card=frame.card,
+                    media_id=frame.media_id,
+                    location=frame.location,
+                    mentions=tuple(frame.mentions),
+                    mention_all=frame.mention_all,
+                )
             )
-            await self.in_flight.acquire()
-            try:
-                future = self.service.send_nowait(user_id, draft, origin=self.token)
-            except BaseException:
-                self.in_flight.release()
-                raise
-            if future is None:
-                self._spawn(self._send(draft))
-            else:
-                # Acknowledged from the future's callback: a task per message cost more than
-                # the rest of the gateway's work on a chat message.
-                future.add_done_callback(functools.partial(self._sent, draft.client_id))
         elif isinstance(frame, RecallFrame):
             await self.in_flight.acquire()
             self._spawn(self._recall(frame))
@@ -265,6 +384,20 @@ class Connection:
             await self.service.hide(user_id, frame.conversation, frame.seq)
         elif isinstance(frame, AuthFrame):
             pass  # already authenticated: harmless
+
+    async def _send_draft(self, draft: Draft) -> None:
+        await self.in_flight.acquire()
+        try:
+            future = self.service.send_nowait(self.principal.user_id, draft, origin=self.token)
+        except BaseException:
+            self.in_flight.release()
+            raise
+        if future is None:
+            self._spawn(self._send(draft))
+        else:
+            # Acknowledged from the future's callback: a task per message cost more than
+            # the rest of the gateway's work on a chat message.
+            future.add_done_callback(functools.partial(self._sent, draft.client_id))
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(work)

@@ -24,9 +24,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+import orjson
 from sqlalchemy import (
     String,
     Table,
@@ -177,7 +179,9 @@ class _DriverMany:
         found = dict(self._prepare(dialect)[1]).get(name)
         return found if found is not None else (lambda value: value)
 
-    async def fetch(self, session: AsyncSession, params: dict[str, Any]) -> list[Any] | None:
+    async def fetch(
+        self, session: AsyncSession | _RawTx, params: dict[str, Any]
+    ) -> list[Any] | None:
         """A query's rows in the driver's values on SQLite; None elsewhere."""
         found = await _driver(session)
         if found is None:
@@ -193,9 +197,14 @@ class _DriverMany:
         finally:
             await cursor.close()
 
-    async def run(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    def names(self, dialect: Any) -> tuple[str, ...]:
+        """The statement's parameters in the order the driver takes them."""
+        return tuple(name for name, _p in self._prepare(dialect)[1])
+
+    async def run(self, session: AsyncSession | _RawTx, rows: list[dict[str, Any]]) -> None:
         found = await _driver(session)
         if found is None:
+            assert isinstance(session, AsyncSession)
             await session.execute(self.statement, rows)
             return
         driver, dialect = found
@@ -212,16 +221,35 @@ class _DriverMany:
         finally:
             await cursor.close()
 
+    async def run_values(self, tx: _RawTx, values: list[tuple[Any, ...]]) -> None:
+        """executemany with rows already in the driver's values, in `names` order."""
+        cursor = tx.driver.cursor()
+        try:
+            await cursor.executemany(self._prepare(tx.dialect)[0], values)
+        finally:
+            await cursor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _RawTx:
+    """The writer's own SQLite connection (`Database.sqlite_writer`) inside the batch's
+    BEGIN IMMEDIATE … COMMIT: no session, pool checkout or greenlet per batch."""
+
+    driver: InlineConnection
+    dialect: Any
+
 
 _DRIVER_KEY = "omo.messaging.driver"
 
 
-async def _driver(session: AsyncSession) -> tuple[InlineConnection, Any] | None:
+async def _driver(session: AsyncSession | _RawTx) -> tuple[InlineConnection, Any] | None:
     """The SQLite connection under this session's transaction as its driver sees it, and the
     dialect; None on other databases. Remembered for the session (one batch): the writer's
     statements then go straight to the driver's cursor, in the session's transaction, without
     SQLAlchemy's execution machinery and its greenlet hop per statement (about half of a
     small batch's CPU, profiled)."""
+    if isinstance(session, _RawTx):
+        return session.driver, session.dialect
     found: tuple[InlineConnection, Any] | bool | None = session.info.get(_DRIVER_KEY)
     if found is None:
         found = False
@@ -241,6 +269,107 @@ _DRIVER_INSERT_MESSAGES = _DriverMany(_INSERT_MESSAGES)
 _DRIVER_INSERT_OUTBOX = _DriverMany(_INSERT_OUTBOX)
 _DRIVER_INSERT_SEARCH = _DriverMany(_INSERT_SEARCH)
 _DRIVER_MOVE_READ = _DriverMany(_MOVE_READ)
+
+
+def _orjson_text(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
+
+
+class _RawValues:
+    """The batch's inserts in the driver's values on the writer's own connection, each value
+    turned by the column's own bind processor (what SQLAlchemy would send), but values every
+    row of a batch shares (its time, its conversations' and senders' ids, an empty `extra`)
+    turned once per batch instead of once per row. `usable` is False if a statement's
+    columns are not in the order this expects (then the generic `_DriverMany.run`)."""
+
+    MESSAGES = (
+        "id",
+        "conversation_id",
+        "seq",
+        "sender_id",
+        "client_id",
+        "kind",
+        "text",
+        "extra",
+        "sent_at",
+        "recalled_at",
+    )
+    OUTBOX = ("id", "topic", "payload", "occurred_at")
+    SEARCH = ("message_id", "conversation_id", "terms")
+
+    def __init__(self, dialect: Any) -> None:
+        self.usable = (
+            _DRIVER_INSERT_MESSAGES.names(dialect) == self.MESSAGES
+            and _DRIVER_INSERT_OUTBOX.names(dialect) == self.OUTBOX
+            and _DRIVER_INSERT_SEARCH.names(dialect) == self.SEARCH
+        )
+        self.uuid = _DRIVER_INSERT_MESSAGES.processor(dialect, "id")
+        self.extra = _DRIVER_INSERT_MESSAGES.processor(dialect, "extra")
+        self.time = _DRIVER_INSERT_MESSAGES.processor(dialect, "sent_at")
+        # The outbox payload (a small dict of str and int) as orjson writes it: the same JSON
+        # value (read back by the column's own json.loads), several times cheaper to make.
+        self.payload = _orjson_text
+        self.outbox_id = _DRIVER_INSERT_OUTBOX.processor(dialect, "id")
+        self.search_id = _DRIVER_INSERT_SEARCH.processor(dialect, "message_id")
+        self.no_extra = self.extra({})
+        self.no_time = self.time(None)
+
+    async def insert(
+        self,
+        tx: _RawTx,
+        now: datetime,
+        rows: list[dict[str, Any]],
+        outbox: list[dict[str, Any]],
+        indexed: list[dict[str, Any]],
+    ) -> None:
+        ids: dict[uuid.UUID, Any] = {}
+
+        def shared(value: uuid.UUID) -> Any:
+            found = ids.get(value)
+            if found is None:
+                found = ids[value] = self.uuid(value)
+            return found
+
+        at = self.time(now)
+        extra = self.extra
+        await _DRIVER_INSERT_MESSAGES.run_values(
+            tx,
+            [
+                (
+                    self.uuid(r["id"]),
+                    shared(r["conversation_id"]),
+                    r["seq"],
+                    shared(r["sender_id"]),
+                    r["client_id"],
+                    r["kind"],
+                    r["text"],
+                    extra(r["extra"]) if r["extra"] else self.no_extra,
+                    at if r["sent_at"] is now else self.time(r["sent_at"]),
+                    self.no_time if r["recalled_at"] is None else self.time(r["recalled_at"]),
+                )
+                for r in rows
+            ],
+        )
+        await _DRIVER_INSERT_OUTBOX.run_values(
+            tx,
+            [
+                (
+                    self.outbox_id(o["id"]),
+                    o["topic"],
+                    self.payload(o["payload"]),
+                    at if o["occurred_at"] is now else self.time(o["occurred_at"]),
+                )
+                for o in outbox
+            ],
+        )
+        if indexed:
+            await _DRIVER_INSERT_SEARCH.run_values(
+                tx,
+                [
+                    (self.search_id(i["message_id"]), shared(i["conversation_id"]), i["terms"])
+                    for i in indexed
+                ],
+            )
 
 
 def _probe(size: int) -> Any:
@@ -303,6 +432,28 @@ def _driver_members(size: int) -> _DriverMany:
             _ids_in(m.conversation_id, "i", size), m.active.is_(True)
         )
     )
+
+
+@functools.cache
+def _driver_lock_members(size: int) -> _DriverMany:
+    """The conversations (id, kind, last_seq) with each active member (person, role; None
+    for a conversation without one), in id order: the lock read and the member read of a
+    batch in one statement (the writer's own connection holds the write lock already)."""
+    c, m = _CONVERSATIONS.c, _MEMBERS.c
+    return _DriverMany(
+        select(c.id, c.kind, c.last_seq, m.user_id, m.role)
+        .select_from(
+            _CONVERSATIONS.outerjoin(_MEMBERS, and_(m.conversation_id == c.id, m.active.is_(True)))
+        )
+        .where(_ids_in(c.id, "i", size))
+        .order_by(c.id)
+    )
+
+
+@functools.cache
+def _driver_stored_rows(size: int) -> _DriverMany:
+    """The full stored rows of `size` keys (retried sends), on the writer's own connection."""
+    return _DriverMany(_stored_sends(size))
 
 
 @functools.cache
@@ -476,7 +627,7 @@ def wire_message(message: ChatMessage, people: dict[uuid.UUID, PublicProfile]) -
     """The message as every client sees it: people by OMO ID, never by internal id."""
 
     def omo_id(user_id: uuid.UUID | str) -> str:
-        profile = people.get(uuid.UUID(str(user_id)))
+        profile = people.get(user_id if type(user_id) is uuid.UUID else uuid.UUID(str(user_id)))
         return profile.omo_id if profile else ""
 
     extra = message.extra
@@ -664,6 +815,10 @@ class MessagingService:
         self.batches = 0
         self.batched_messages = 0
         self._local_only = isinstance(broker, MemoryBroker)
+        # SQLite: the writer's own connection (opened at the first batch; None when the
+        # database has none, e.g. in-memory, and then False: the session path for good).
+        self._raw: _RawTx | Literal[False] | None = None
+        self._raw_values: _RawValues | None = None
 
     async def start(self) -> None:
         self._writers.append(asyncio.create_task(self._fan_out_forever(), name="omo-fan-out"))
@@ -685,6 +840,9 @@ class MessagingService:
                     pending.future.set_exception(RuntimeError("messaging is stopping"))
         self._writers.clear()
         self._queues.clear()
+        if self._raw:
+            await self._raw.driver.close()
+        self._raw = None
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
@@ -1526,8 +1684,14 @@ class MessagingService:
     async def _write_batch(self, batch: list[_Pending]) -> None:
         outcomes = [_Outcome(p) for p in batch]
         audiences: dict[uuid.UUID, list[uuid.UUID]] = {}
-        async with self._transaction() as session:
-            await self._apply(session, outcomes, audiences)
+        tx = await self._raw_tx() if all(p.recall_seq is None for p in batch) else None
+        if tx is None:
+            async with self._transaction() as session:
+                await self._apply(session, outcomes, audiences)
+        else:
+            assert self._serial is not None
+            async with self._serial:
+                await self._apply_raw(tx, outcomes, audiences)
         self.batches += 1
         self.batched_messages += len(batch)
         stored = [o.sent.message for o in outcomes if o.sent is not None]
@@ -1553,6 +1717,32 @@ class MessagingService:
             # Published by the fan-out task, in commit order, while the next batch commits.
             self._fanout_queue.put_nowait((fresh, audiences))
 
+    async def _raw_tx(self) -> _RawTx | None:
+        """The writer's own SQLite connection (see `_RawTx`); None on other databases."""
+        if self._raw is None:
+            driver = await self.db.sqlite_writer() if self.db.is_sqlite else None
+            self._raw = False if driver is None else _RawTx(driver, self.db.engine.dialect)
+        return self._raw or None
+
+    async def _apply_raw(
+        self,
+        tx: _RawTx,
+        outcomes: list[_Outcome],
+        audiences: dict[uuid.UUID, list[uuid.UUID]],
+    ) -> None:
+        """`_apply` in one BEGIN IMMEDIATE … COMMIT on the writer's own connection: the
+        write lock is taken first, so the batch's reads and writes see one state; the
+        futures are resolved by the caller only after COMMIT returned (durable acks)."""
+        driver = tx.driver
+        await (await driver.execute("BEGIN IMMEDIATE")).close()
+        try:
+            await self._apply(tx, outcomes, audiences)
+            await (await driver.execute("COMMIT")).close()
+        except BaseException:
+            if driver.in_transaction:
+                await driver.rollback()
+            raise
+
     async def _fan_out_forever(self) -> None:
         while True:
             # A library (redis-py's publishing, say) may swallow our cancellation and return;
@@ -1570,22 +1760,32 @@ class MessagingService:
 
     async def _apply(
         self,
-        session: AsyncSession,
+        session: AsyncSession | _RawTx,
         outcomes: list[_Outcome],
         audiences: dict[uuid.UUID, list[uuid.UUID]],
     ) -> None:
         conversation_ids = sorted({o.pending.conversation_id for o in outcomes})
         # Core statements, not ORM entities: this runs for every batch of sends.
         # Lock order by id, so two nodes' batches never deadlock each other.
-        conversations: dict[uuid.UUID, list[Any]] = {
-            conv_id: [kind, last_seq]
-            for conv_id, kind, last_seq in await self._lock(session, conversation_ids)
-        }
-        first_seq = {conv_id: state[1] for conv_id, state in conversations.items()}
+        conversations: dict[uuid.UUID, list[Any]] = {}
         members: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
-        for conv_id, user_id, role in await self._members(session, list(conversations)):
-            members[(conv_id, user_id)] = role
-            audiences.setdefault(conv_id, []).append(user_id)
+        if isinstance(session, _RawTx):
+            # The writer's own connection holds SQLite's write lock: conversations and
+            # their members in one read.
+            for conv_id, kind, last_seq, user_id, role in await self._lock_members(
+                session, conversation_ids
+            ):
+                conversations.setdefault(conv_id, [kind, last_seq])
+                if user_id is not None and role is not None:
+                    members[(conv_id, user_id)] = role
+                    audiences.setdefault(conv_id, []).append(user_id)
+        else:
+            for conv_id, kind, last_seq in await self._lock(session, conversation_ids):
+                conversations[conv_id] = [kind, last_seq]
+            for conv_id, user_id, role in await self._members(session, list(conversations)):
+                members[(conv_id, user_id)] = role
+                audiences.setdefault(conv_id, []).append(user_id)
+        first_seq = {conv_id: state[1] for conv_id, state in conversations.items()}
         blocks: set[tuple[uuid.UUID, uuid.UUID]] = set()
         senders = {o.pending.sender_id for o in outcomes}
         direct_people = {
@@ -1634,6 +1834,7 @@ class MessagingService:
                 ):
                     raise ProblemError("not-an-admin", "Only admins can mention everyone.")
                 if p.recall_seq is not None:
+                    assert isinstance(session, AsyncSession)  # recalls take the session path
                     await self._recall_target(session, p, now)
             except ProblemError as error:
                 outcome.error = error
@@ -1702,11 +1903,17 @@ class MessagingService:
             await _DRIVER_MOVE_SEQ.run(session, moved)
         # Many rows, one statement each (executemany), in the one transaction of the batch.
         # Core inserts (executemany): the ORM's bulk path costs more per row on the hot path.
-        if rows:
-            await _DRIVER_INSERT_MESSAGES.run(session, rows)
-            await _DRIVER_INSERT_OUTBOX.run(session, outbox)
-        if indexed:
-            await _DRIVER_INSERT_SEARCH.run(session, indexed)
+        values = self._raw_values if isinstance(session, _RawTx) else None
+        if values is None and isinstance(session, _RawTx):
+            values = self._raw_values = _RawValues(session.dialect)
+        if rows and isinstance(session, _RawTx) and values is not None and values.usable:
+            await values.insert(session, now, rows, outbox, indexed)
+        else:
+            if rows:
+                await _DRIVER_INSERT_MESSAGES.run(session, rows)
+                await _DRIVER_INSERT_OUTBOX.run(session, outbox)
+            if indexed:
+                await _DRIVER_INSERT_SEARCH.run(session, indexed)
         # Sending is reading: what one sent is never unread for oneself.
         if read_up_to:
             await _DRIVER_MOVE_READ.run(
@@ -1744,6 +1951,21 @@ class MessagingService:
         by_value = self._by_driver_value(statement, "i0", ids)
         return [(by_value[r[0]], r[1], r[2]) for r in found]
 
+    async def _lock_members(
+        self, tx: _RawTx, ids: list[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, str, int, uuid.UUID | None, str | None]]:
+        """(id, kind, last_seq, member, role) of these conversations and their active
+        members, in id order (see `_driver_lock_members`)."""
+        padded = _padded(ids)
+        statement = _driver_lock_members(len(padded))
+        found = await statement.fetch(tx, {f"i{n}": conv_id for n, conv_id in enumerate(padded)})
+        assert found is not None
+        by_value = self._by_driver_value(statement, "i0", ids)
+        return [
+            (by_value[r[0]], r[1], r[2], None if r[3] is None else self._uuid(r[3]), r[4])
+            for r in found
+        ]
+
     async def _members(
         self, session: AsyncSession, ids: list[uuid.UUID]
     ) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
@@ -1763,7 +1985,7 @@ class MessagingService:
         return [(by_value[r[0]], self._uuid(r[1]), r[2]) for r in found]
 
     async def _blocks(
-        self, session: AsyncSession, people: list[uuid.UUID], senders: list[uuid.UUID]
+        self, session: AsyncSession | _RawTx, people: list[uuid.UUID], senders: list[uuid.UUID]
     ) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """(person, blocked sender) pairs among these people and senders."""
         padded_people, padded_senders = _padded(people), _padded(senders)
@@ -1772,6 +1994,7 @@ class MessagingService:
         params.update({f"s{n}": u for n, u in enumerate(padded_senders)})
         found = await statement.fetch(session, params)
         if found is None:
+            assert isinstance(session, AsyncSession)
             return [
                 (r[0], r[1])
                 for r in await session.execute(_BLOCKS_OF, {"people": people, "senders": senders})
@@ -1786,21 +2009,44 @@ class MessagingService:
         return {to_driver(value): value for value in ids}
 
     async def _stored(
-        self, session: AsyncSession, keys: list[tuple[uuid.UUID, uuid.UUID, str]]
+        self, session: AsyncSession | _RawTx, keys: list[tuple[uuid.UUID, uuid.UUID, str]]
     ) -> list[Any]:
         """The stored rows of these (conversation, sender, client id) keys: retried sends."""
         statement, params = _stored_sends_params(keys)
         probe = _stored_keys(len(params) // 3)
         found = await probe.fetch(session, params)
         if found is not None:
-            dialect = (await session.connection()).dialect
+            dialect = (await _driver(session) or (None, None))[1]
             conv, sender = probe.processor(dialect, "c0"), probe.processor(dialect, "s0")
             stored = {tuple(row) for row in found}
             keys = [k for k in keys if (conv(k[0]), sender(k[1]), k[2]) in stored]
             if not keys:
                 return []
             statement, params = _stored_sends_params(keys)
+        if isinstance(session, _RawTx):
+            return await self._stored_raw(session, params)
         return list(await session.execute(statement, params))
+
+    async def _stored_raw(self, tx: _RawTx, params: dict[str, Any]) -> list[Any]:
+        """Retried sends' stored rows on the writer's own connection, in Python values (the
+        columns' own result conversions), with the attribute access of a Core row."""
+        many = _driver_stored_rows(len(params) // 3)
+        found = await many.fetch(tx, params)
+        assert found is not None
+        dialect = tx.dialect
+        columns = [
+            (column.name, column.type.dialect_impl(dialect).result_processor(dialect, None))
+            for column in _MESSAGES.columns
+        ]
+        return [
+            SimpleNamespace(
+                **{
+                    name: value if process is None else process(value)
+                    for (name, process), value in zip(columns, row, strict=True)
+                }
+            )
+            for row in found
+        ]
 
     async def _recall_target(self, session: AsyncSession, p: _Pending, now: datetime) -> None:
         target = await session.scalar(
