@@ -35,6 +35,7 @@ from omo.core import audit
 from omo.core.audit import record_audit
 from omo.core.clock import Clock
 from omo.core.db import Database
+from omo.core.driver import DriverStatement
 from omo.core.errors import ProblemError, register
 from omo.core.events import StoredEvent, consume, insert_event, record_event
 from omo.core.ids import new_id
@@ -117,6 +118,11 @@ _CLAIM_CODE = (
 )
 _CODE_USED_AT = select(_CODES.c.used_at).where(_CODES.c.code == bindparam("code"))
 _INSERT_PAYMENT = insert(_PAYMENTS)
+# The scan's statements on SQLite's driver connection (omo.core.driver).
+_DRIVER_CLAIM_CODE = DriverStatement(_CLAIM_CODE)
+_DRIVER_INSERT_PAYMENT = DriverStatement(
+    _INSERT_PAYMENT, column_keys=[column.key for column in _PAYMENTS.columns]
+)
 
 
 @dataclass
@@ -975,7 +981,7 @@ class PayService:
         self, session: AsyncSession, code: str, now: datetime
     ) -> tuple[uuid.UUID, uuid.UUID]:
         """Use the code up, inside the payment's transaction: its holder and their device."""
-        claimed = (await session.execute(_CLAIM_CODE, {"the_code": code, "now": now})).first()
+        claimed = await _DRIVER_CLAIM_CODE.first(session, {"the_code": code, "now": now})
         if claimed is None:
             row = (await session.execute(_CODE_USED_AT, {"code": code})).first()
             if row is None:
@@ -1135,7 +1141,7 @@ class PayService:
             now,
         )
         if insert:
-            await session.execute(_INSERT_PAYMENT, _row_of(payment))
+            await _DRIVER_INSERT_PAYMENT.rows(session, _row_of(payment))
         return await self._post(session, "payment", str(payment.id), legs, now)
 
     async def _post(
