@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exc
+from sqlalchemy import CursorResult, exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omo.core.sqlite_inline import InlineConnection
@@ -105,7 +105,7 @@ class DriverStatement:
         """Run it; the rows it returns (none for DML without RETURNING)."""
         found = await inline_connection(session)
         if found is None:
-            result = await session.execute(self.statement, params)
+            result = cast(CursorResult[Any], await session.execute(self.statement, params))
             return [tuple(row) for row in result] if result.returns_rows else []
         driver, dialect = found
         compiled = self._prepare(dialect)
