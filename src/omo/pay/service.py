@@ -1078,6 +1078,12 @@ class PayService:
             (str(payment.store_id) if payment.store_id else None),
         )
         items = [(str(p), int(a)) for p, a in payment.items] if payment.items else None
+        awards = True
+        if coupon == "auto" and not await coupons.anything_for_payment(
+            session, user_id=payment.user_id, merchant_id=merchant_ref, amount=amount, now=now
+        ):
+            # No coupon to choose and no award to earn (the payment is not discounted).
+            coupon, awards = "none", False
         if coupon == "auto":
             best = await coupons.best_discount(
                 session,
@@ -1117,14 +1123,15 @@ class PayService:
             payment.discount_minor = discount.amount.amount_minor
         legs.append(Leg(user, -paid))
         payment.fee_minor, payment.status, payment.paid_at = fee, "succeeded", now
-        await coupons.award_after_payment(
-            session,
-            user_id=payment.user_id,
-            merchant_id=merchant_ref,
-            paid=Money(paid, payment.currency),
-            payment_ref=str(payment.id),
-            now=now,
-        )
+        if awards:
+            await coupons.award_after_payment(
+                session,
+                user_id=payment.user_id,
+                merchant_id=merchant_ref,
+                paid=Money(paid, payment.currency),
+                payment_ref=str(payment.id),
+                now=now,
+            )
         await insert_event(
             session,
             events.PaymentSucceeded(
