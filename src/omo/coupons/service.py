@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omo.core.clock import Clock
 from omo.core.db import Database
+from omo.core.driver import DriverStatement
 from omo.core.errors import ProblemError, register
 from omo.core.events import DomainEvent, record_event
 from omo.core.ids import new_id
@@ -288,11 +289,58 @@ _AWARDS = (
     )
     .order_by(PaymentAward.created_at)
 )
+# Most payers hold no coupon and most merchants run no payment award: one plain read on the
+# driver connection (omo.core.driver) answers "none" before the ORM reads above are made.
+_ANY_COUPON = DriverStatement(
+    select(Coupon.id)
+    .where(Coupon.user_id == bindparam("user_id"), Coupon.status == "available")
+    .limit(1)
+)
+_ANY_AWARD = DriverStatement(_AWARDS.with_only_columns(PaymentAward.id).order_by(None).limit(1))
+# A payment with its coupon chosen automatically asks both at once (one round trip less).
+_ANYTHING_FOR_PAYMENT = DriverStatement(
+    select(
+        _ANY_COUPON.statement.exists().label("coupon"),
+        _ANY_AWARD.statement.exists().label("award"),
+    )
+)
+
+
+def _pending(session: AsyncSession) -> bool:
+    """ORM changes not flushed yet: a driver read would not see them (an ORM read flushes)."""
+    return bool(session.new or session.dirty or session.deleted)
 
 
 async def _wallet_rows(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Coupon, Campaign]]:
     rows = await session.execute(_WALLET, {"user_id": user_id})
     return [(coupon, campaign) for coupon, campaign in rows]
+
+
+async def anything_for_payment(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    merchant_id: str,
+    amount: Money,
+    now: datetime,
+) -> bool:
+    """False when neither `best_discount` nor `award_after_payment` (with nothing taken off
+    `amount`) can find anything for this payment: the payer holds no available coupon and
+    the merchant runs no payment award it could earn. One read; the caller may then skip
+    both."""
+    if _pending(session):
+        return True
+    row = await _ANYTHING_FOR_PAYMENT.first(
+        session,
+        {
+            "user_id": user_id,
+            "merchant": merchant_id,
+            "currency": amount.currency,
+            "paid": amount.amount_minor,
+            "now": now,
+        },
+    )
+    return row is None or bool(row[0]) or bool(row[1])
 
 
 async def best_discount(
@@ -306,6 +354,8 @@ async def best_discount(
     items: Lines | None = None,
 ) -> Discount | None:
     """The user's coupon that takes the most off this payment (gifts are chosen by hand)."""
+    if not _pending(session) and await _ANY_COUPON.first(session, {"user_id": user_id}) is None:
+        return None
     best: Discount | None = None
     for coupon, campaign in await _wallet_rows(session, user_id):
         if not _usable(campaign, merchant_id, store_id, amount, now):
@@ -401,15 +451,15 @@ async def award_after_payment(
     """Coupons this payment earns from the merchant's payment awards, in the payment's own
     transaction. An award whose campaign is closed, out of stock or at the payer's limit
     gives nothing; it never fails the payment."""
-    rows = await session.execute(
-        _AWARDS,
-        {
-            "merchant": merchant_id,
-            "currency": paid.currency,
-            "paid": paid.amount_minor,
-            "now": now,
-        },
-    )
+    params = {
+        "merchant": merchant_id,
+        "currency": paid.currency,
+        "paid": paid.amount_minor,
+        "now": now,
+    }
+    if not _pending(session) and await _ANY_AWARD.first(session, params) is None:
+        return []
+    rows = await session.execute(_AWARDS, params)
     awarded: list[Awarded] = []
     for _award, campaign in rows.all():
         held = await session.scalar(

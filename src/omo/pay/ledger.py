@@ -22,9 +22,9 @@ from sqlalchemy import BigInteger, Table, Uuid, bindparam, case, insert, or_, se
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.expression import Executable
 
 from omo.core.db import Database
+from omo.core.driver import DriverStatement
 from omo.core.ids import new_id
 from omo.core.money import Money
 from omo.pay.models import Account, Entry, Transfer
@@ -62,12 +62,18 @@ class Leg:
 # The hot statements are built once: building a SQLAlchemy statement costs several times
 # more than SQLite takes to run it (docs/BENCHMARKS.md, payments).
 _ACCOUNTS = cast(Table, Account.__table__)
-_INSERT_TRANSFER = insert(cast(Table, Transfer.__table__))
-_INSERT_ENTRY = insert(cast(Table, Entry.__table__))
+_INSERT_TRANSFER = DriverStatement(
+    insert(cast(Table, Transfer.__table__)),
+    column_keys=["id", "kind", "reference", "rate", "created_at"],
+)
+_INSERT_ENTRY = DriverStatement(
+    insert(cast(Table, Entry.__table__)),
+    column_keys=["transfer_id", "account_id", "amount_minor", "balance_after_minor", "created_at"],
+)
 
 
 @functools.cache
-def _move(legs: int, sqlite: bool) -> Executable:
+def _move(legs: int, sqlite: bool) -> DriverStatement:
     """Every leg of a transfer in one statement: `balance += d` on each account whose result
     stays allowed (`may_go_negative` or >= 0), returning the new balances; an account left
     out of RETURNING lacks the money, and the caller's transaction must roll back.
@@ -96,7 +102,7 @@ def _move(legs: int, sqlite: bool) -> Executable:
             .cte("locked")
         )
         statement = statement.where(table.c.id == locked.c.locked_id, allowed)
-    return statement.returning(table.c.id, table.c.balance_minor)
+    return DriverStatement(statement.returning(table.c.id, table.c.balance_minor))
 
 
 class Ledger:
@@ -197,8 +203,8 @@ class Ledger:
         # (a merchant's and the platform's are hot) until COMMIT, so as little as possible
         # comes after it.
         transfer_id = new_id()
-        await session.execute(
-            _INSERT_TRANSFER,
+        await _INSERT_TRANSFER.rows(
+            session,
             {
                 "id": transfer_id,
                 "kind": kind,
@@ -210,15 +216,15 @@ class Ledger:
         params: dict[str, object] = {}
         for index, (account_id, _, amount) in enumerate(moving):
             params[f"a{index}"], params[f"d{index}"] = account_id, amount
-        returned = await session.execute(_move(len(moving), self.db.is_sqlite), params)
+        returned = await _move(len(moving), self.db.is_sqlite).rows(session, params)
         balances = {account_id: int(balance) for account_id, balance in returned}
         after: dict[AccountKey, int] = {}
         for account_id, key, _ in moving:
             if account_id not in balances:
                 raise Insufficient(key)
             after[key] = balances[account_id]
-        await session.execute(
-            _INSERT_ENTRY,
+        await _INSERT_ENTRY.many(
+            session,
             [
                 {
                     "transfer_id": transfer_id,

@@ -35,6 +35,7 @@ from omo.core import audit
 from omo.core.audit import record_audit
 from omo.core.clock import Clock
 from omo.core.db import Database
+from omo.core.driver import DriverStatement
 from omo.core.errors import ProblemError, register
 from omo.core.events import StoredEvent, consume, insert_event, record_event
 from omo.core.ids import new_id
@@ -117,6 +118,11 @@ _CLAIM_CODE = (
 )
 _CODE_USED_AT = select(_CODES.c.used_at).where(_CODES.c.code == bindparam("code"))
 _INSERT_PAYMENT = insert(_PAYMENTS)
+# The scan's statements on SQLite's driver connection (omo.core.driver).
+_DRIVER_CLAIM_CODE = DriverStatement(_CLAIM_CODE)
+_DRIVER_INSERT_PAYMENT = DriverStatement(
+    _INSERT_PAYMENT, column_keys=[column.key for column in _PAYMENTS.columns]
+)
 
 
 @dataclass
@@ -975,7 +981,7 @@ class PayService:
         self, session: AsyncSession, code: str, now: datetime
     ) -> tuple[uuid.UUID, uuid.UUID]:
         """Use the code up, inside the payment's transaction: its holder and their device."""
-        claimed = (await session.execute(_CLAIM_CODE, {"the_code": code, "now": now})).first()
+        claimed = await _DRIVER_CLAIM_CODE.first(session, {"the_code": code, "now": now})
         if claimed is None:
             row = (await session.execute(_CODE_USED_AT, {"code": code})).first()
             if row is None:
@@ -1072,6 +1078,12 @@ class PayService:
             (str(payment.store_id) if payment.store_id else None),
         )
         items = [(str(p), int(a)) for p, a in payment.items] if payment.items else None
+        awards = True
+        if coupon == "auto" and not await coupons.anything_for_payment(
+            session, user_id=payment.user_id, merchant_id=merchant_ref, amount=amount, now=now
+        ):
+            # No coupon to choose and no award to earn (the payment is not discounted).
+            coupon, awards = "none", False
         if coupon == "auto":
             best = await coupons.best_discount(
                 session,
@@ -1111,14 +1123,15 @@ class PayService:
             payment.discount_minor = discount.amount.amount_minor
         legs.append(Leg(user, -paid))
         payment.fee_minor, payment.status, payment.paid_at = fee, "succeeded", now
-        await coupons.award_after_payment(
-            session,
-            user_id=payment.user_id,
-            merchant_id=merchant_ref,
-            paid=Money(paid, payment.currency),
-            payment_ref=str(payment.id),
-            now=now,
-        )
+        if awards:
+            await coupons.award_after_payment(
+                session,
+                user_id=payment.user_id,
+                merchant_id=merchant_ref,
+                paid=Money(paid, payment.currency),
+                payment_ref=str(payment.id),
+                now=now,
+            )
         await insert_event(
             session,
             events.PaymentSucceeded(
@@ -1135,7 +1148,7 @@ class PayService:
             now,
         )
         if insert:
-            await session.execute(_INSERT_PAYMENT, _row_of(payment))
+            await _DRIVER_INSERT_PAYMENT.rows(session, _row_of(payment))
         return await self._post(session, "payment", str(payment.id), legs, now)
 
     async def _post(
