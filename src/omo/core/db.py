@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from omo.core import sqlite_inline
+from omo.core.driver import CompiledStatement
 
 # A SELECT of any columns (Select is generic over the tuple of its columns' types).
 AnySelect = Select[*tuple[Any, ...]]
@@ -117,7 +118,7 @@ class Database:
         # database exists only inside its own connection, so it keeps the engine's path.
         self._sqlite_file = database if self.is_sqlite and database not in ("", ":memory:") else ""
         self._raw: sqlite_inline.InlineConnection | None = None
-        self._prepared: dict[int, _Prepared] = {}
+        self._prepared: dict[int, tuple[AnySelect, CompiledStatement]] = {}
 
     @property
     def is_sqlite(self) -> bool:
@@ -146,10 +147,11 @@ class Database:
         if not self._sqlite_file:
             async with self.reader.connect() as connection:
                 return (await connection.execute(statement, parameters)).first()
-        prepared = self._prepared.get(id(statement))
-        if prepared is None or prepared.statement is not statement:
-            prepared = _Prepared(statement, self.engine.dialect)
-            self._prepared[id(statement)] = prepared
+        found = self._prepared.get(id(statement))
+        if found is None or found[0] is not statement:
+            found = (statement, CompiledStatement(statement, self.engine.dialect, None))
+            self._prepared[id(statement)] = found
+        prepared = found[1]
         raw = self._raw
         if raw is None:
             raw = self._raw = await _read_only(self._sqlite_file)
@@ -195,43 +197,3 @@ async def _read_only(database: str) -> sqlite_inline.InlineConnection:
     connection.isolation_level = None
     connection._conn.execute("PRAGMA query_only=ON")
     return connection
-
-
-class _Prepared:
-    """A Core SELECT compiled once for SQLite, with its parameters' and columns' conversions."""
-
-    def __init__(self, statement: AnySelect, dialect: Dialect) -> None:
-        self.statement = statement
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.names = list(compiled.positiontup or [])
-        # Values written into the statement itself (not given by the caller) keep theirs.
-        self.defaults = {
-            name: compiled.binds[name].effective_value
-            for name in self.names
-            if not compiled.binds[name].required
-        }
-        self.binds = [
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in self.names
-        ]
-        self.results = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in statement.selected_columns
-        ]
-
-    def values(self, parameters: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(
-                (parameters.get(name, self.defaults.get(name)) for name in self.names),
-                self.binds,
-                strict=True,
-            )
-        )
-
-    def row(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(raw, self.results, strict=True)
-        )

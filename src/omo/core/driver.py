@@ -125,7 +125,10 @@ async def _driver(session: AsyncSession) -> _Driver | None:
     return found if isinstance(found, _Sqlite | _Asyncpg) else None
 
 
-class _Compiled:
+class CompiledStatement:
+    """A Core statement compiled once for one dialect, with its parameters' and result
+    columns' own type conversions (the values SQLAlchemy would send and return)."""
+
     def __init__(self, statement: Any, dialect: Any, column_keys: Sequence[str] | None) -> None:
         compiled = (
             statement.compile(dialect=dialect, column_keys=list(column_keys))
@@ -175,12 +178,12 @@ class DriverStatement:
     def __init__(self, statement: Any, column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[str, CompiledStatement] = {}
 
-    def _prepare(self, dialect: Any) -> _Compiled:
+    def _prepare(self, dialect: Any) -> CompiledStatement:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            compiled = self._compiled[dialect.name] = _Compiled(
+            compiled = self._compiled[dialect.name] = CompiledStatement(
                 self.statement, dialect, self.column_keys
             )
         return compiled
