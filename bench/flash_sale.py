@@ -122,9 +122,9 @@ def _load_process(
         raise
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and all its descendants so far (Linux /proc):
-    `omo serve --workers N` is a parent and N worker processes."""
+def tree_cpu_seconds(pid: int, fields_at: tuple[int, ...] = (11, 12)) -> float:
+    """CPU time (user + system; `fields_at=(12,)`: system only) of a process and all its
+    descendants so far (Linux /proc): `omo serve --workers N` is a parent and N workers."""
     tick = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     cpu: dict[int, float] = {}
@@ -136,7 +136,7 @@ def tree_cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         parents[int(entry.name)] = int(fields[1])
-        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        cpu[int(entry.name)] = sum(int(fields[at]) for at in fields_at) / tick
     family = {pid}
     grew = True
     while grew:
@@ -162,14 +162,16 @@ async def _pay_all(url: str, won: list[tuple[str, str]]) -> tuple[int, list[Any]
 
 async def fund(settings: Any, user_ids: list[str]) -> None:
     """Money for each winner; a top-up the sandbox bank declines (a slow bank call on a busy
-    machine) is tried again under a new request id."""
+    machine) is tried again under a new request id. The ids are new each run: in a kept world
+    the same buyers may win again (a replayed top-up would add nothing)."""
+    run = uuid.uuid4().hex[:12]
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         for user in user_ids:
             for attempt in range(5):
                 result = await app.state.pay.top_up(
                     uuid.UUID(user),
-                    f"bench-fund-{attempt}",
+                    f"bench-fund-{run}-{attempt}",
                     f"BENCH-{user}",
                     Money.of("100.00", "EUR"),
                 )
@@ -326,6 +328,7 @@ def main() -> None:
             worker.start()
         time.sleep(2)
         server_cpu = tree_cpu_seconds(server.process.pid)
+        server_system = tree_cpu_seconds(server.process.pid, (12,))
         load_before = os.getloadavg()
         began = time.perf_counter()
         start.set()
@@ -335,6 +338,7 @@ def main() -> None:
             raise RuntimeError(f"a load process failed: {failed}")
         elapsed = time.perf_counter() - began
         server_cpu = tree_cpu_seconds(server.process.pid) - server_cpu
+        server_system = tree_cpu_seconds(server.process.pid, (12,)) - server_system
         load_after = os.getloadavg()
         for worker in workers:
             worker.join()
@@ -375,6 +379,7 @@ def main() -> None:
                     "claims_s": elapsed,
                     "server_cpu_s": server_cpu,
                     "server_cpu_us_per_claim": server_cpu / args.buyers * 1e6,
+                    "server_system_cpu_s": server_system,
                     "generator_cpu_s": sum(result["cpu_s"] for result in results),
                     "load_average_before_after": [load_before[0], load_after[0]],
                     "bare_claims_per_s": bare,
