@@ -4,11 +4,13 @@
 hits thousands of times a second, mostly to hear "sold out". Matching it among several
 hundred routes and solving its dependencies cost more than the claim itself, so this ASGI
 layer (inside the platform middleware: security headers, body limit and locale still apply)
-answers it directly. It is the same route: the same authentication (`optional_principal`,
-bearer or cookie + CSRF header), the same service call, the same JSON body and the same
-problem+json answers; the route declared in `api.py` documents it (OpenAPI, access level)
-and answers whatever this layer passes on (e.g. a malformed sale id, which it leaves to
-the router's 422/404).
+answers it directly. It is the same route: the same authentication (`principal_of_scope`:
+`optional_principal`'s bearer, cookie and CSRF rules read from the scope), the same service
+call, the same JSON body and the same problem+json answers, byte for byte (a test compares
+them with the router's); only the answers are plain ASGI messages instead of Starlette
+objects, and a refusal's bytes are kept per sale path and language. The route declared in
+`api.py` documents it (OpenAPI, access level) and answers whatever this layer passes on
+(e.g. a malformed sale id, which it leaves to the router's 422/404).
 """
 
 from __future__ import annotations
