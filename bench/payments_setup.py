@@ -175,29 +175,41 @@ class LeanClient:
             return await asyncio.open_connection(self.host, self.port)
         return await self._free.get()
 
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A keep-alive connection of one's own (a load worker that sends on it in turn)."""
+        return await asyncio.open_connection(self.host, self.port)
+
+    def head(self, method: str, path: str, token: str, length: int = 0) -> bytes:
+        return (
+            f"{method} {path} HTTP/1.1\r\nhost: {self.host}\r\n"
+            f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
+            f"content-length: {length}\r\n\r\n"
+        ).encode()
+
+    @staticmethod
+    async def exchange(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes
+    ) -> tuple[int, bytes]:
+        """Sends one request and reads its whole answer (status and Content-Length body)."""
+        writer.write(data)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+                break
+        return status, await reader.readexactly(length) if length else b""
+
     async def request(
         self, method: str, path: str, token: str, body: Any = None
     ) -> tuple[int, Any]:
         payload = json.dumps(body).encode() if body is not None else b""
-        head = (
-            f"{method} {path} HTTP/1.1\r\nhost: {self.host}\r\n"
-            f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(payload)}\r\n\r\n"
-        ).encode()
+        head = self.head(method, path, token, len(payload))
         reader, writer = await self._connection()
         try:
-            writer.write(head + payload)
-            status_line = await reader.readline()
-            status = int(status_line.split(b" ", 2)[1])
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.partition(b":")
-                if name.lower() == b"content-length":
-                    length = int(value)
-            data = await reader.readexactly(length) if length else b""
+            status, data = await self.exchange(reader, writer, head + payload)
         except BaseException:
             writer.close()
             self._opened -= 1

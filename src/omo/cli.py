@@ -55,6 +55,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
         "host": host or settings.host,
         "port": port or settings.port,
         "log_level": settings.log_level,
+        # Access lines are INFO: above that level uvicorn would still format each request's
+        # client address and path for a record that is dropped.
+        "access_log": settings.log_level.lower() in ("trace", "debug", "info"),
         "proxy_headers": True,
         "ws_max_size": 1024 * 1024,
         # Chat frames are small JSON: compressing each costs more CPU than it saves bytes.

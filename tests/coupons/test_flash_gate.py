@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import uuid
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from tests.conftest import POSTGRES_URL, REDIS_URL
+from tests.identity.conftest import SignUp
 from tests.pay.conftest import MakeShop, make_shop, sign_up
 from tests.support.nodes import Node
 
@@ -24,6 +26,7 @@ from omo.core.clock import ManualClock
 from omo.core.config import Settings
 from omo.core.errors import ProblemError
 from omo.core.money import Money
+from omo.coupons import fastpath
 from omo.coupons import service as coupons_service
 from omo.coupons.gate import MemoryGate
 from omo.coupons.models import FlashSale, Reservation
@@ -280,3 +283,98 @@ async def test_the_claim_answers_like_the_routed_api_and_refuses_strangers(
     again = await client.post(path, headers={**shop.customer.auth, "Accept-Language": "it"})
     assert again.status_code == 409
     assert again.json()["type"] == "/problems/flash-sale-limit-reached"
+
+
+def _comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers in order (the per-request CSP nonce blanked) and body bytes."""
+    headers = [
+        (
+            name,
+            re.sub(r"'nonce-[^']*'", "'nonce-'", value)
+            if name == "content-security-policy"
+            else value,
+        )
+        for name, value in response.headers.multi_items()
+    ]
+    return response.status_code, headers, response.content
+
+
+async def test_the_claim_answers_byte_for_byte_like_the_router(
+    client: httpx.AsyncClient,
+    sign_up: SignUp,
+    clock: ManualClock,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each answer of the fast claim (coupons.fastpath: raw ASGI, the problems' bytes kept per
+    language) has the status, headers and bytes the routed API sends for the same request:
+    every refusal, in several languages, and the reservation itself."""
+    holder, buyer, late, last = [
+        await sign_up(f"+3934099{next(_phones):05d}", "Buyer") for _ in range(4)
+    ]
+    coupons = app.state.coupons
+    sale_id = await _sale(coupons, clock, stock=3)
+    path = f"/api/v1/coupons/flash-sales/{sale_id}/reservations"
+    later = await coupons.create_sale(
+        merchant=str(uuid.uuid4()),
+        store=None,
+        product="Limited bag",
+        price=Money.of("900.00", "EUR"),
+        stock=5,
+        starts_at=clock.now() + timedelta(hours=1),
+        hold_seconds=60,
+        per_user_limit=1,
+    )
+
+    async def both(
+        url: str, headers: dict[str, str], cookies: dict[str, str] | None = None
+    ) -> tuple[httpx.Response, httpx.Response]:
+        answers = []
+        for routed in (False, True):
+            with monkeypatch.context() as patch:
+                if routed:  # a claim path that never matches: the router answers
+                    patch.setattr(fastpath, "CLAIM_PATH", re.compile(r"(?!)"))
+                client.cookies.clear()
+                for name, value in (cookies or {}).items():
+                    client.cookies.set(name, value)
+                answers.append(await client.post(url, headers=headers))
+        client.cookies.clear()
+        return answers[0], answers[1]
+
+    async def same(
+        url: str, headers: dict[str, str], status: int, cookies: dict[str, str] | None = None
+    ) -> None:
+        fast, routed = await both(url, headers, cookies)
+        assert fast.status_code == status, fast.text
+        assert _comparable(fast) == _comparable(routed)
+
+    held = await client.post(path, headers=holder.auth)
+    assert held.status_code == 201, held.text
+    for language in ("en", "it", "zh-CN,zh;q=0.9", "fr;q=0.1, de"):
+        lang = {"Accept-Language": language}
+        await same(path, lang, 401)
+        await same(path, {**lang, "Authorization": "Bearer not-a-session"}, 401)
+        await same(path, {**lang, "Authorization": "Basic " + holder.token}, 401)
+        await same(path, {**lang, "Authorization": "Bearer"}, 401)
+        await same(path, lang, 403, {"omo_session": holder.token})
+        await same(path, {**lang, "X-OMO-CSRF": "1"}, 409, {"omo_session": holder.token})
+        await same(path, {**lang, **holder.auth}, 409)  # the per-user limit
+        await same(f"/api/v1/coupons/flash-sales/{later.id}/reservations", holder.auth, 409)
+        await same(
+            f"/api/v1/coupons/flash-sales/{uuid.uuid4()}/reservations", lang | holder.auth, 404
+        )
+    await same(path + "?lang=it", holder.auth, 409)
+    # The reservation itself: the same headers; the body differs only by its id and expiry.
+    fast, routed = await both(path, buyer.auth)
+    assert fast.status_code == 201
+    assert routed.status_code == 409  # the buyer's second claim, by the router: the limit
+    monkeypatch.setattr(fastpath, "CLAIM_PATH", re.compile(r"(?!)"))
+    by_router = await client.post(path, headers=late.auth)
+    monkeypatch.undo()
+    assert by_router.status_code == 201
+    assert _comparable(fast)[:2] == _comparable(by_router)[:2]
+    assert fast.json().keys() == by_router.json().keys()
+    assert fast.json()["price"] == by_router.json()["price"]
+    # Sold out now (stock 3): the same refusal both ways, in two languages.
+    for language in ("en", "it"):
+        await same(path, {**last.auth, "Accept-Language": language}, 409)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,6 +22,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+@lru_cache(maxsize=256)
+def _negotiated(accept_language: str | None, default: str) -> str:
+    """`negotiate` remembered per header value: browsers send a handful of distinct ones."""
+    return negotiate(accept_language, default)
 
 
 class BodyTooLargeError(Exception):
@@ -93,12 +100,20 @@ class PlatformMiddleware:
 
         A logged-in person's own setting is applied later, once they are authenticated.
         """
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        cookies = cookie_parser(_header(scope, b"cookie") or "")
-        for choice in (query.get("lang", [""])[0], cookies.get(LANGUAGE_COOKIE, "")):
-            if choice in SUPPORTED:
-                return choice
-        return negotiate(_header(scope, b"accept-language"), self.default_locale)
+        raw_query: bytes = scope.get("query_string", b"")
+        if raw_query:
+            chosen: str = parse_qs(raw_query.decode("latin-1")).get("lang", [""])[0]
+            if chosen in SUPPORTED:
+                return chosen
+        cookie = _header(scope, b"cookie")
+        if cookie:
+            chosen = cookie_parser(cookie).get(LANGUAGE_COOKIE, "")
+            if chosen in SUPPORTED:
+                return chosen
+        accept = _header(scope, b"accept-language")
+        if accept is not None and len(accept) > 200:  # kept ones stay small
+            return negotiate(accept, self.default_locale)
+        return _negotiated(accept, self.default_locale)
 
     def _security_headers(self, scope: Scope, nonce: str) -> list[tuple[bytes, bytes]]:
         frame_ancestors = "'self'" if scope["path"].startswith(FRAMEABLE_PREFIX) else "'none'"

@@ -4,25 +4,28 @@
 hits thousands of times a second, mostly to hear "sold out". Matching it among several
 hundred routes and solving its dependencies cost more than the claim itself, so this ASGI
 layer (inside the platform middleware: security headers, body limit and locale still apply)
-answers it directly. It is the same route: the same authentication (`optional_principal`,
-bearer or cookie + CSRF header), the same service call, the same JSON body and the same
-problem+json answers; the route declared in `api.py` documents it (OpenAPI, access level)
-and answers whatever this layer passes on (e.g. a malformed sale id, which it leaves to
-the router's 422/404).
+answers it directly. It is the same route: the same authentication (`principal_of_scope`:
+`optional_principal`'s bearer, cookie and CSRF rules read from the scope), the same service
+call, the same JSON body and the same problem+json answers, byte for byte (a test compares
+them with the router's); only the answers are plain ASGI messages instead of Starlette
+objects, and a refusal's bytes are kept per sale path and language. The route declared in
+`api.py` documents it (OpenAPI, access level) and answers whatever this layer passes on
+(e.g. a malformed sale id, which it leaves to the router's 422/404).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from omo.core.auth import _bearer, _cookie, optional_principal
-from omo.core.errors import ProblemError
+from omo.core.auth import principal_of_scope
+from omo.core.errors import PROBLEM_MEDIA_TYPE, ProblemError, problem_type
+from omo.core.i18n import locale_of, translations
 from omo.coupons.schemas import ReservationOut
 from omo.pay.schemas import MoneyOut
 
@@ -38,11 +41,18 @@ CLAIM_PATH = re.compile(
 # not served in order and time out after 30 s on a saturated machine.
 CLAIMS_AT_ONCE = 12
 
+# Answered problems by (slug, detail, locale, path): a sold-out sale answers the same bytes
+# to thousands of buyers. Bounded (a few sales times a few locales in practice).
+_PROBLEMS_KEPT = 512
+_JSON = b"application/json"
+_PROBLEM_JSON = PROBLEM_MEDIA_TYPE.encode("latin-1")
+
 
 class FlashClaims:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._slots = asyncio.Semaphore(CLAIMS_AT_ONCE)
+        self._problems: dict[tuple[str, str | None, str, str], tuple[int, bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -52,22 +62,37 @@ class FlashClaims:
         if found is None:
             await self.app(scope, receive, send)
             return
-        request = Request(scope, receive)
         try:
             async with self._slots:
-                response = await self._claim(request, uuid.UUID(found[1]))
+                body = await self._claim(scope, uuid.UUID(found[1]))
+            status, media_type = 201, _JSON
         except ProblemError as problem:
-            handler = request.app.exception_handlers[ProblemError]
-            response = await handler(request, problem)
-        await response(scope, receive, send)
-
-    async def _claim(self, request: Request, sale_id: uuid.UUID) -> Response:
-        principal = await optional_principal(
-            request, await _bearer(request), await _cookie(request)
+            if problem.headers or problem.params or problem.extensions:
+                # Not one the claim raises today: the app's own handler renders it.
+                request = Request(scope, receive)
+                response = await request.app.exception_handlers[ProblemError](request, problem)
+                await response(scope, receive, send)
+                return
+            status, body = self._problem(scope, problem)
+            media_type = _PROBLEM_JSON
+        # The same bytes and headers as the routed answer (a Starlette JSONResponse).
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-length", str(len(body)).encode("latin-1")),
+                    (b"content-type", media_type),
+                ],
+            }
         )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _claim(self, scope: Scope, sale_id: uuid.UUID) -> bytes:
+        principal = await principal_of_scope(scope)
         if principal is None:
             raise ProblemError("unauthenticated", "Log in to do this.")
-        view = await request.app.state.coupons.reserve(principal.user_id, sale_id)
+        view = await scope["app"].state.coupons.reserve(principal.user_id, sale_id)
         body = ReservationOut(
             id=view.id,
             sale_id=view.sale_id,
@@ -75,6 +100,33 @@ class FlashClaims:
             expires_at=view.expires_at,
             price=MoneyOut.of(view.price),
         )
-        return Response(
-            body.model_dump_json().encode(), 201, media_type="application/json"
-        )  # the same bytes FastAPI's JSONResponse would send for `response_model`
+        # The same bytes FastAPI's JSONResponse would send for `response_model`.
+        return body.model_dump_json().encode()
+
+    def _problem(self, scope: Scope, problem: ProblemError) -> tuple[int, bytes]:
+        """`omo.core.errors.problem_response`'s body for this problem (no params, headers or
+        extensions), in the caller's language; kept, since most answers are the same."""
+        state = scope.get("state") or {}
+        locale = state.get("locale")
+        if not isinstance(locale, str):
+            # The platform middleware always chose one; without it, the route's own rule.
+            locale = locale_of(Request(scope))
+        key = (problem.slug, problem.detail, locale, scope["path"])
+        known = self._problems.get(key)
+        if known is None:
+            _ = translations(locale).gettext
+            content: dict[str, object] = {
+                "type": problem_type(problem.slug),
+                "title": _(problem.title),
+                "status": problem.status,
+                "instance": scope["path"],
+            }
+            if problem.detail:
+                content["detail"] = _(problem.detail)
+            rendered = json.dumps(
+                content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+            ).encode("utf-8")
+            if len(self._problems) >= _PROBLEMS_KEPT:
+                self._problems.clear()
+            known = self._problems[key] = (problem.status, rendered)
+        return known
