@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -112,17 +113,33 @@ def problem_response(
     **extensions: Any,
 ) -> JSONResponse:
     """Titles and details are English msgids, translated here into the caller's language."""
-    _ = gettext_for(request)
+    body = problem_content(
+        gettext_for(request), request.url.path, slug, status, title, detail, params, **extensions
+    )
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_content(
+    gettext: Callable[[str], str],
+    instance: str,
+    slug: str,
+    status: int,
+    title: str,
+    detail: str | None = None,
+    params: dict[str, Any] | None = None,
+    **extensions: Any,
+) -> dict[str, Any]:
+    """A problem's JSON body, its title and detail translated by `gettext`."""
     body: dict[str, Any] = {
         "type": problem_type(slug),
-        "title": _(title),
+        "title": gettext(title),
         "status": status,
-        "instance": request.url.path,
+        "instance": instance,
     }
     if detail:
-        body["detail"] = _(detail) % params if params else _(detail)
+        body["detail"] = gettext(detail) % params if params else gettext(detail)
     body.update(extensions)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return body
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -16,15 +16,15 @@ objects, and a refusal's bytes are kept per sale path and language. The route de
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omo.core.auth import principal_of_scope
-from omo.core.errors import PROBLEM_MEDIA_TYPE, ProblemError, problem_type
+from omo.core.errors import PROBLEM_MEDIA_TYPE, ProblemError, problem_content
 from omo.core.i18n import locale_of, translations
 from omo.coupons.schemas import ReservationOut
 from omo.pay.schemas import MoneyOut
@@ -114,18 +114,15 @@ class FlashClaims:
         key = (problem.slug, problem.detail, locale, scope["path"])
         known = self._problems.get(key)
         if known is None:
-            _ = translations(locale).gettext
-            content: dict[str, object] = {
-                "type": problem_type(problem.slug),
-                "title": _(problem.title),
-                "status": problem.status,
-                "instance": scope["path"],
-            }
-            if problem.detail:
-                content["detail"] = _(problem.detail)
-            rendered = json.dumps(
-                content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-            ).encode("utf-8")
+            content = problem_content(
+                translations(locale).gettext,
+                scope["path"],
+                problem.slug,
+                problem.status,
+                problem.title,
+                problem.detail,
+            )
+            rendered = bytes(JSONResponse(content).body)  # the routed answer's own rendering
             if len(self._problems) >= _PROBLEMS_KEPT:
                 self._problems.clear()
             known = self._problems[key] = (problem.status, rendered)
