@@ -18,7 +18,7 @@ flush them itself. A driver error is raised as SQLAlchemy's exception of the sam
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, exc
@@ -34,21 +34,18 @@ class _Sqlite:
         self.driver, self.dialect = driver, dialect
 
     async def rows(self, sql: str, values: tuple[Any, ...]) -> list[Any]:
-        cursor = self.driver._conn.cursor()
-        try:
-            await self.driver._retry(lambda: cursor.execute(sql, values))
-            return cursor.fetchall() if cursor.description is not None else []
-        except sqlite3.Error as error:
-            raise exc.DBAPIError.instance(
-                sql, None, error, sqlite3.Error, hide_parameters=True
-            ) from error
-        finally:
-            cursor.close()
+        return await self._run(sql, lambda cursor: cursor.execute(sql, values))
 
     async def many(self, sql: str, values: list[tuple[Any, ...]]) -> None:
+        await self._run(sql, lambda cursor: cursor.executemany(sql, values))
+
+    async def _run(self, sql: str, call: Callable[[sqlite3.Cursor], object]) -> list[Any]:
+        """`call` on a fresh cursor (retried while the file is busy); its rows, if any. A
+        driver error is raised as SQLAlchemy's exception of the same kind."""
         cursor = self.driver._conn.cursor()
         try:
-            await self.driver._retry(lambda: cursor.executemany(sql, values))
+            await self.driver._retry(lambda: call(cursor))
+            return cursor.fetchall() if cursor.description is not None else []
         except sqlite3.Error as error:
             raise exc.DBAPIError.instance(
                 sql, None, error, sqlite3.Error, hide_parameters=True
