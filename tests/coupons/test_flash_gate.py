@@ -38,7 +38,12 @@ _phones = itertools.count(1)
 
 
 async def _sale(
-    coupons: CouponService, clock: ManualClock, stock: int, limit: int = 1, hold: int = 60
+    coupons: CouponService,
+    clock: ManualClock,
+    stock: int,
+    limit: int = 1,
+    hold: int = 60,
+    starts_in: timedelta = timedelta(0),
 ) -> uuid.UUID:
     view = await coupons.create_sale(
         merchant=str(uuid.uuid4()),
@@ -46,7 +51,7 @@ async def _sale(
         product="Limited bag",
         price=Money.of("900.00", "EUR"),
         stock=stock,
-        starts_at=clock.now(),
+        starts_at=clock.now() + starts_in,
         hold_seconds=hold,
         per_user_limit=limit,
     )
@@ -315,16 +320,7 @@ async def test_the_claim_answers_byte_for_byte_like_the_router(
     coupons = app.state.coupons
     sale_id = await _sale(coupons, clock, stock=3)
     path = f"/api/v1/coupons/flash-sales/{sale_id}/reservations"
-    later = await coupons.create_sale(
-        merchant=str(uuid.uuid4()),
-        store=None,
-        product="Limited bag",
-        price=Money.of("900.00", "EUR"),
-        stock=5,
-        starts_at=clock.now() + timedelta(hours=1),
-        hold_seconds=60,
-        per_user_limit=1,
-    )
+    later = await _sale(coupons, clock, stock=5, starts_in=timedelta(hours=1))
 
     async def both(
         url: str, headers: dict[str, str], cookies: dict[str, str] | None = None
@@ -359,7 +355,7 @@ async def test_the_claim_answers_byte_for_byte_like_the_router(
         await same(path, lang, 403, {"omo_session": holder.token})
         await same(path, {**lang, "X-OMO-CSRF": "1"}, 409, {"omo_session": holder.token})
         await same(path, {**lang, **holder.auth}, 409)  # the per-user limit
-        await same(f"/api/v1/coupons/flash-sales/{later.id}/reservations", holder.auth, 409)
+        await same(f"/api/v1/coupons/flash-sales/{later}/reservations", holder.auth, 409)
         await same(
             f"/api/v1/coupons/flash-sales/{uuid.uuid4()}/reservations", lang | holder.auth, 404
         )
