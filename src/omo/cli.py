@@ -18,6 +18,7 @@ from rich.table import Table
 from omo import demo as demo_world
 from omo import i18n_cli, migrations, miniapp_cli
 from omo.core.config import Settings
+from omo.core.serving import OneWriteHttpToolsProtocol
 
 app = typer.Typer(help="OMO: an open, self-hostable super-app platform.", no_args_is_help=True)
 app.add_typer(i18n_cli.app, name="i18n")
@@ -59,6 +60,10 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int)
         # client address and path for a record that is dropped.
         "access_log": settings.log_level.lower() in ("trace", "debug", "info"),
         "proxy_headers": True,
+        # A response's head and body leave in one socket write (see omo.core.serving).
+        "http": OneWriteHttpToolsProtocol,
+        # No "server: uvicorn" line: it tells an attacker what to look up, and costs a header.
+        "server_header": False,
         "ws_max_size": 1024 * 1024,
         # Chat frames are small JSON: compressing each costs more CPU than it saves bytes.
         "ws_per_message_deflate": False,
