@@ -199,3 +199,11 @@ async def test_a_websocket_upgrades_and_exchanges_frames(served: str) -> None:
         assert [await connection.recv(), await connection.recv()] == ["HELLO", "again hello"]
         await connection.send("bye")
         assert await connection.recv() == "BYE"
+
+
+async def test_unwrapping_writes_what_is_kept_and_hands_over_the_real_transport() -> None:
+    real = RecordingTransport()
+    transport = _CoalescingTransport(real)
+    transport.write(b"101 switching")
+    assert transport.unwrap() is real
+    assert real.writes == [b"101 switching"]

@@ -6,7 +6,8 @@ wire, for every small JSON answer. On loopback a `send()` costs about as much CP
 light endpoint's own Python. Here the protocol's transport keeps what is written during one
 turn of the event loop and hands it to the socket in one write at the end of that turn, so
 a head and a body sent one after the other (as every app does) leave together. Nothing waits
-longer than the current turn; order is kept; closing first writes what is kept.
+longer than the current turn; order is kept; closing first writes what is kept. A connection
+upgraded to a WebSocket goes on with the socket's own transport.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class _CoalescingTransport(asyncio.Transport):
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self._transport.set_write_buffer_limits(high, low)
 
+    def unwrap(self) -> asyncio.Transport:
+        """The socket's own transport, with what this one kept written to it first."""
+        self._flush()
+        return self._transport
+
     # -- everything else is the real transport's ---------------------------------------------
 
     def is_closing(self) -> bool:
@@ -99,3 +105,11 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_CoalescingTransport(transport))
+
+    def handle_websocket_upgrade(self) -> None:
+        # A WebSocket writes frames as they come (the gateway decides when to batch them):
+        # its protocol gets the socket's own transport, as with plain uvicorn.
+        coalescing = self.transport
+        if isinstance(coalescing, _CoalescingTransport):
+            self.transport = coalescing.unwrap()
+        super().handle_websocket_upgrade()
