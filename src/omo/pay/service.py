@@ -120,6 +120,11 @@ _CODE_USED_AT = select(_CODES.c.used_at).where(_CODES.c.code == bindparam("code"
 _INSERT_PAYMENT = insert(_PAYMENTS)
 # The scan's statements on SQLite's driver connection (omo.core.driver).
 _DRIVER_CLAIM_CODE = DriverStatement(_CLAIM_CODE)
+# The code's issue too: it is half of every payment made with a code.
+_DRIVER_VOID_DEVICE_CODES = DriverStatement(_VOID_DEVICE_CODES)
+_DRIVER_INSERT_CODE = DriverStatement(
+    _INSERT_CODE, column_keys=[column.key for column in _CODES.columns]
+)
 _DRIVER_INSERT_PAYMENT = DriverStatement(
     _INSERT_PAYMENT, column_keys=[column.key for column in _PAYMENTS.columns]
 )
@@ -964,9 +969,9 @@ class PayService:
         expires_at = now + timedelta(seconds=self.config.code_ttl_seconds)
         code = "28" + str(secrets.randbelow(10**16)).zfill(16)
         async with self._tx() as session:
-            await session.execute(_VOID_DEVICE_CODES, {"device": session_id, "now": now})
-            await session.execute(
-                _INSERT_CODE,
+            await _DRIVER_VOID_DEVICE_CODES.rows(session, {"device": session_id, "now": now})
+            await _DRIVER_INSERT_CODE.rows(
+                session,
                 {
                     "code": code,
                     "user_id": user_id,
