@@ -125,6 +125,20 @@ _DRIVER_VOID_DEVICE_CODES = DriverStatement(_VOID_DEVICE_CODES)
 _DRIVER_INSERT_CODE = DriverStatement(
     _INSERT_CODE, column_keys=[column.key for column in _CODES.columns]
 )
+# PostgreSQL: void the device's codes and insert the new one in one statement, which is its
+# own transaction (autocommit): one round trip instead of BEGIN, two statements and COMMIT.
+# Both parts see the statement's snapshot, so the new code is not voided with the old ones.
+# (Parameters named after no column: SQLAlchemy would add those to the UPDATE's SET.)
+_ISSUE_CODE_PG = (
+    insert(_CODES)
+    .values(
+        code=bindparam("new_code"),
+        user_id=bindparam("new_user"),
+        session_id=bindparam("new_session"),
+        expires_at=bindparam("new_expires_at"),
+    )
+    .add_cte(_VOID_DEVICE_CODES.cte("voided"))
+)
 _DRIVER_INSERT_PAYMENT = DriverStatement(
     _INSERT_PAYMENT, column_keys=[column.key for column in _PAYMENTS.columns]
 )
@@ -968,18 +982,17 @@ class PayService:
         now = self.clock.now()
         expires_at = now + timedelta(seconds=self.config.code_ttl_seconds)
         code = "28" + str(secrets.randbelow(10**16)).zfill(16)
+        if not self.db.is_sqlite:
+            new = {"new_code": code, "new_user": user_id, "new_session": session_id}
+            new |= {"new_expires_at": expires_at, "device": session_id, "now": now}
+            async with self.db.reader.connect() as autocommit:  # used_at: NULL
+                await autocommit.execute(_ISSUE_CODE_PG, new)
+            return IssuedCode(code, expires_at)
+        row = {"code": code, "user_id": user_id, "session_id": session_id}
+        row |= {"expires_at": expires_at, "used_at": None}
         async with self._tx() as session:
             await _DRIVER_VOID_DEVICE_CODES.rows(session, {"device": session_id, "now": now})
-            await _DRIVER_INSERT_CODE.rows(
-                session,
-                {
-                    "code": code,
-                    "user_id": user_id,
-                    "session_id": session_id,
-                    "expires_at": expires_at,
-                    "used_at": None,
-                },
-            )
+            await _DRIVER_INSERT_CODE.rows(session, row)
         return IssuedCode(code, expires_at)
 
     async def _claim_code(
