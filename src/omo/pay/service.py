@@ -37,7 +37,14 @@ from omo.core.clock import Clock
 from omo.core.db import Database
 from omo.core.driver import DriverStatement
 from omo.core.errors import ProblemError, register
-from omo.core.events import StoredEvent, consume, insert_event, record_event
+from omo.core.events import (
+    StoredEvent,
+    consume,
+    event_insert_cte,
+    event_row,
+    insert_event,
+    record_event,
+)
 from omo.core.ids import new_id
 from omo.core.money import Money, MoneyError, minor_units
 from omo.core.outbound import RefusedDestination, check_destination
@@ -141,6 +148,11 @@ _ISSUE_CODE_PG = (
 )
 _DRIVER_INSERT_PAYMENT = DriverStatement(
     _INSERT_PAYMENT, column_keys=[column.key for column in _PAYMENTS.columns]
+)
+# PostgreSQL: the payment row and its outbox event in one statement (a data-modifying CTE).
+_DRIVER_INSERT_PAYMENT_AND_EVENT_PG = DriverStatement(
+    insert(_PAYMENTS).add_cte(event_insert_cte("event_")),
+    column_keys=[column.key for column in _PAYMENTS.columns],
 )
 
 
@@ -1150,23 +1162,25 @@ class PayService:
                 payment_ref=str(payment.id),
                 now=now,
             )
-        await insert_event(
-            session,
-            events.PaymentSucceeded(
-                payment_id=payment.id,
-                merchant_id=payment.merchant_id,
-                store_id=payment.store_id,
-                order_id=payment.order_id,
-                user_id=payment.user_id,
-                currency=payment.currency,
-                amount_minor=payment.amount_minor,
-                discount_minor=payment.discount_minor,
-                coupon_id=payment.coupon_id,
-            ),
-            now,
+        succeeded = events.PaymentSucceeded(
+            payment_id=payment.id,
+            merchant_id=payment.merchant_id,
+            store_id=payment.store_id,
+            order_id=payment.order_id,
+            user_id=payment.user_id,
+            currency=payment.currency,
+            amount_minor=payment.amount_minor,
+            discount_minor=payment.discount_minor,
+            coupon_id=payment.coupon_id,
         )
-        if insert:
-            await _DRIVER_INSERT_PAYMENT.rows(session, _row_of(payment))
+        if insert and not self.db.is_sqlite:
+            # One round trip for the payment row and its event.
+            event = {"event_" + key: value for key, value in event_row(succeeded, now).items()}
+            await _DRIVER_INSERT_PAYMENT_AND_EVENT_PG.rows(session, _row_of(payment) | event)
+        else:
+            await insert_event(session, succeeded, now)
+            if insert:
+                await _DRIVER_INSERT_PAYMENT.rows(session, _row_of(payment))
         return await self._post(session, "payment", str(payment.id), legs, now)
 
     async def _post(
