@@ -34,6 +34,7 @@ from omo.coupons.fastpath import FlashClaims
 from omo.identity.service import IdentityService
 from omo.identity.sms import HttpSmsSender, LogSmsSender, SmsSender
 from omo.miniapps.origin import MiniAppOrigin
+from omo.pay.fastpath import PayRoutes
 from omo.web import pages
 
 logger = logging.getLogger("omo")
@@ -119,8 +120,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         )
 
     app.add_exception_handler(RateLimited, on_rate_limited)
-    # Inside the platform middleware: a flash sale's claims skip the router (coupons.fastpath).
+    # Inside the platform middleware: a flash sale's claims (coupons.fastpath) and a
+    # payment's code and scan (pay.fastpath) skip the router.
     app.add_middleware(FlashClaims)
+    app.add_middleware(PayRoutes)
     app.add_middleware(
         PlatformMiddleware,
         max_body=settings.max_request_bytes,

@@ -4,14 +4,19 @@ a customer who does not follow gets no message from the brand."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from tests.accounts.conftest import Brand, MakePerson, Person
 from tests.accounts.test_accounts import follow, thread
 from tests.accounts.test_developer_api import eventually
+
+from omo.accounts import receipts
+from omo.accounts.receipts import BATCH, ReceiptWorker
 
 API = "/api/v1/accounts"
 
@@ -132,3 +137,36 @@ async def test_a_receipt_shows_the_coupon_in_the_followers_money_format(
             discount_minor=0,
         )
     assert nobody is None
+
+
+async def test_the_worker_waits_between_rounds_that_were_not_full(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round that found fewer events than a batch lets the next ones gather (many receipts
+    per transaction under a stream of payments); a full one is followed at once."""
+    worker = ReceiptWorker(app.state.accounts, app.state.db, lambda: None, interval=0.25)
+    rounds = iter([BATCH, 3, BATCH, 0])
+    log: list[str] = []
+
+    async def run_once() -> int:
+        read = next(rounds, None)
+        if read is None:
+            raise asyncio.CancelledError
+        log.append(f"round {read}")
+        return read
+
+    async def sleep(seconds: float) -> None:
+        log.append(f"sleep {seconds}")
+
+    monkeypatch.setattr(worker, "run_once", run_once)
+    monkeypatch.setattr(receipts.asyncio, "sleep", sleep)
+    with pytest.raises(asyncio.CancelledError):
+        await worker._run_forever()
+    assert log == [
+        f"round {BATCH}",
+        "round 3",
+        "sleep 0.25",
+        f"round {BATCH}",
+        "round 0",
+        "sleep 0.25",
+    ]

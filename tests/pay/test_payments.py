@@ -7,11 +7,13 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 from tests.pay.conftest import MakeShop, code_of, top_up
 
 from omo.core.clock import ManualClock
 from omo.core.errors import ProblemError
 from omo.core.money import Money
+from omo.pay import service as service_module
 
 
 async def test_a_top_up_fills_the_wallet_and_returns_the_balance(
@@ -305,3 +307,26 @@ async def test_a_refund_is_in_the_cashiers_audit_log_once(
         "amount_minor": 500,
         "currency": "EUR",
     }
+
+
+async def test_a_code_issue_that_fails_changes_nothing_and_the_next_one_works(
+    client: httpx.AsyncClient, make_shop: MakeShop, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Voiding the device's codes and inserting the new one is one transaction (one
+    statement on PostgreSQL, the codes' own connection on SQLite): a new code that collides
+    with an existing one voids nothing, and the device's current code still pays."""
+    shop = await make_shop()
+    current = await code_of(client, shop.customer)
+    me = await app.state.authenticator.authenticate(shop.customer.token)
+    monkeypatch.setattr(service_module.secrets, "randbelow", lambda _: int(current[2:]))
+    with pytest.raises(IntegrityError):
+        await app.state.pay.issue_code(me.user_id, me.session_id)
+    monkeypatch.undo()
+    paid = await client.post(
+        shop.charge_url(),
+        json={"code": current, "amount": "1.00", "currency": "EUR", "order_id": "I-1"},
+        headers=shop.owner.auth,
+    )
+    assert paid.status_code == 200, paid.text
+    fresh = await code_of(client, shop.customer)
+    assert fresh != current

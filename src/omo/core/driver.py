@@ -200,6 +200,17 @@ class DriverStatement:
         rows = await self.rows(session, params)
         return rows[0] if rows else None
 
+    async def on_sqlite(
+        self, connection: InlineConnection, dialect: Any, params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """Run it on a SQLite connection of the caller's own (`Database.sqlite_writer`),
+        in whatever transaction the caller began there; the rows it returns."""
+        compiled = self._prepare(dialect)
+        driver = _Sqlite(connection, dialect)
+        return [
+            compiled.row(row) for row in await driver.rows(compiled.sql, compiled.values(params))
+        ]
+
     async def many(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
         """Run it once per row (executemany)."""
         driver = await _driver(session)

@@ -132,6 +132,7 @@ async def start(app: FastAPI) -> None:
 
 async def stop(app: FastAPI) -> None:
     await stop_task(app.state.pay_worker)
+    await app.state.pay.close()
 
 
 def _money_list(balances: list[Money]) -> list[MoneyOut]:

@@ -62,6 +62,8 @@ class Leg:
 # The hot statements are built once: building a SQLAlchemy statement costs several times
 # more than SQLite takes to run it (docs/BENCHMARKS.md, payments).
 _ACCOUNTS = cast(Table, Account.__table__)
+_TRANSFERS = cast(Table, Transfer.__table__)
+_ENTRIES = cast(Table, Entry.__table__)
 _INSERT_TRANSFER = DriverStatement(
     insert(cast(Table, Transfer.__table__)),
     column_keys=["id", "kind", "reference", "rate", "created_at"],
@@ -103,6 +105,62 @@ def _move(legs: int, sqlite: bool) -> DriverStatement:
         )
         statement = statement.where(table.c.id == locked.c.locked_id, allowed)
     return DriverStatement(statement.returning(table.c.id, table.c.balance_minor))
+
+
+@functools.cache
+def _transfer_pg(legs: int) -> DriverStatement:
+    """PostgreSQL: the whole transfer in one statement (one round trip, not three): the
+    transfer row, `_move`'s locked conditional UPDATE, and the entries of the accounts it
+    moved, as data-modifying CTEs; returns the moved accounts' new balances like `_move`. An
+    account missing from them lacks the money: the caller raises and its transaction rolls
+    back, with the transfer and the other entries. (SQLite has no data-modifying CTEs.)"""
+    table = _ACCOUNTS
+    ids = [bindparam(f"a{index}", type_=Uuid()) for index in range(legs)]
+    amounts = [bindparam(f"d{index}", type_=BigInteger()) for index in range(legs)]
+    transfer = (
+        insert(_TRANSFERS)
+        .values(
+            id=bindparam("transfer_id", type_=Uuid()),
+            kind=bindparam("kind"),
+            reference=bindparam("reference"),
+            rate=bindparam("rate"),
+            created_at=bindparam("now"),
+        )
+        .cte("transfer")
+    )
+    delta = case(*((table.c.id == ids[i], amounts[i]) for i in range(legs)), else_=0)
+    allowed = or_(table.c.may_go_negative, table.c.balance_minor + delta >= 0)
+    locked = (
+        select(table.c.id.label("locked_id"))
+        .where(table.c.id.in_(ids))
+        .order_by(table.c.id)
+        .with_for_update()
+        .cte("locked")
+    )
+    moved = (
+        update(table)
+        .values(balance_minor=table.c.balance_minor + delta)
+        .where(table.c.id == locked.c.locked_id, allowed)
+        .returning(table.c.id, table.c.balance_minor)
+        .cte("moved")
+    )
+    moved_amount = case(*((moved.c.id == ids[i], amounts[i]) for i in range(legs)), else_=0)
+    entries = (
+        insert(_ENTRIES)
+        .from_select(
+            ["transfer_id", "account_id", "amount_minor", "balance_after_minor", "created_at"],
+            select(
+                bindparam("entry_transfer_id", type_=Uuid()),
+                moved.c.id,
+                moved_amount,
+                moved.c.balance_minor,
+                bindparam("entry_now", type_=_ENTRIES.c.created_at.type),
+            ).order_by(moved.c.id),
+        )
+        .cte("entries")
+    )
+    statement = select(moved.c.id, moved.c.balance_minor).add_cte(transfer, entries)
+    return DriverStatement(statement)
 
 
 class Ledger:
@@ -199,10 +257,25 @@ class Ledger:
         )
         if not moving:
             return {}
+        transfer_id = new_id()
+        params: dict[str, object] = {}
+        for index, (account_id, _, amount) in enumerate(moving):
+            params[f"a{index}"], params[f"d{index}"] = account_id, amount
+        if not self.db.is_sqlite:
+            params.update(
+                transfer_id=transfer_id,
+                kind=kind,
+                reference=reference,
+                rate=rate,
+                now=now,
+                entry_transfer_id=transfer_id,
+                entry_now=now,
+            )
+            returned = await _transfer_pg(len(moving)).rows(session, params)
+            return self._after(moving, {account_id: int(b) for account_id, b in returned})
         # The transfer row first: on PostgreSQL the balance UPDATE below locks the accounts
         # (a merchant's and the platform's are hot) until COMMIT, so as little as possible
         # comes after it.
-        transfer_id = new_id()
         await _INSERT_TRANSFER.rows(
             session,
             {
@@ -213,16 +286,8 @@ class Ledger:
                 "created_at": now,
             },
         )
-        params: dict[str, object] = {}
-        for index, (account_id, _, amount) in enumerate(moving):
-            params[f"a{index}"], params[f"d{index}"] = account_id, amount
         returned = await _move(len(moving), self.db.is_sqlite).rows(session, params)
-        balances = {account_id: int(balance) for account_id, balance in returned}
-        after: dict[AccountKey, int] = {}
-        for account_id, key, _ in moving:
-            if account_id not in balances:
-                raise Insufficient(key)
-            after[key] = balances[account_id]
+        after = self._after(moving, {account_id: int(b) for account_id, b in returned})
         await _INSERT_ENTRY.many(
             session,
             [
@@ -236,6 +301,18 @@ class Ledger:
                 for account_id, key, amount in moving
             ],
         )
+        return after
+
+    @staticmethod
+    def _after(
+        moving: Sequence[tuple[uuid.UUID, AccountKey, int]], balances: dict[uuid.UUID, int]
+    ) -> dict[AccountKey, int]:
+        """Each moved account's balance after; `Insufficient` for one the UPDATE left out."""
+        after: dict[AccountKey, int] = {}
+        for account_id, key, _ in moving:
+            if account_id not in balances:
+                raise Insufficient(key)
+            after[key] = balances[account_id]
         return after
 
     def adopt(self, session: AsyncSession) -> None:
