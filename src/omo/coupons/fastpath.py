@@ -8,9 +8,9 @@ answers it directly. It is the same route: the same authentication (`principal_o
 `optional_principal`'s bearer, cookie and CSRF rules read from the scope), the same service
 call, the same JSON body and the same problem+json answers, byte for byte (a test compares
 them with the router's); only the answers are plain ASGI messages instead of Starlette
-objects, and a refusal's bytes are kept per sale path and language. The route declared in
-`api.py` documents it (OpenAPI, access level) and answers whatever this layer passes on
-(e.g. a malformed sale id, which it leaves to the router's 422/404).
+objects (`omo.core.direct`), and a refusal's bytes are kept per sale path and language. The
+route declared in `api.py` documents it (OpenAPI, access level) and answers whatever this
+layer passes on (e.g. a malformed sale id, which it leaves to the router's 422/404).
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ import asyncio
 import re
 import uuid
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omo.core.auth import principal_of_scope
-from omo.core.errors import PROBLEM_MEDIA_TYPE, ProblemError, problem_content
-from omo.core.i18n import locale_of, translations
+from omo.core.direct import Problems, send_answer
+from omo.core.errors import ProblemError
 from omo.coupons.schemas import ReservationOut
 from omo.pay.schemas import MoneyOut
 
@@ -41,18 +39,14 @@ CLAIM_PATH = re.compile(
 # not served in order and time out after 30 s on a saturated machine.
 CLAIMS_AT_ONCE = 12
 
-# Answered problems by (slug, detail, locale, path): a sold-out sale answers the same bytes
-# to thousands of buyers. Bounded (a few sales times a few locales in practice).
-_PROBLEMS_KEPT = 512
-_JSON = b"application/json"
-_PROBLEM_JSON = PROBLEM_MEDIA_TYPE.encode("latin-1")
-
 
 class FlashClaims:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._slots = asyncio.Semaphore(CLAIMS_AT_ONCE)
-        self._problems: dict[tuple[str, str | None, str, str], tuple[int, bytes]] = {}
+        # A sold-out sale answers the same bytes to thousands of buyers: kept per problem,
+        # path and language.
+        self._problems = Problems()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -65,28 +59,10 @@ class FlashClaims:
         try:
             async with self._slots:
                 body = await self._claim(scope, uuid.UUID(found[1]))
-            status, media_type = 201, _JSON
         except ProblemError as problem:
-            if problem.headers or problem.params or problem.extensions:
-                # Not one the claim raises today: the app's own handler renders it.
-                request = Request(scope, receive)
-                response = await request.app.exception_handlers[ProblemError](request, problem)
-                await response(scope, receive, send)
-                return
-            status, body = self._problem(scope, problem)
-            media_type = _PROBLEM_JSON
-        # The same bytes and headers as the routed answer (a Starlette JSONResponse).
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-length", str(len(body)).encode("latin-1")),
-                    (b"content-type", media_type),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            await self._problems.answer(scope, receive, send, problem)
+            return
+        await send_answer(send, 201, body)
 
     async def _claim(self, scope: Scope, sale_id: uuid.UUID) -> bytes:
         principal = await principal_of_scope(scope)
@@ -102,28 +78,3 @@ class FlashClaims:
         )
         # The same bytes FastAPI's JSONResponse would send for `response_model`.
         return body.model_dump_json().encode()
-
-    def _problem(self, scope: Scope, problem: ProblemError) -> tuple[int, bytes]:
-        """`omo.core.errors.problem_response`'s body for this problem (no params, headers or
-        extensions), in the caller's language; kept, since most answers are the same."""
-        state = scope.get("state") or {}
-        locale = state.get("locale")
-        if not isinstance(locale, str):
-            # The platform middleware always chose one; without it, the route's own rule.
-            locale = locale_of(Request(scope))
-        key = (problem.slug, problem.detail, locale, scope["path"])
-        known = self._problems.get(key)
-        if known is None:
-            content = problem_content(
-                translations(locale).gettext,
-                scope["path"],
-                problem.slug,
-                problem.status,
-                problem.title,
-                problem.detail,
-            )
-            rendered = bytes(JSONResponse(content).body)  # the routed answer's own rendering
-            if len(self._problems) >= _PROBLEMS_KEPT:
-                self._problems.clear()
-            known = self._problems[key] = (problem.status, rendered)
-        return known
