@@ -1737,7 +1737,8 @@ class MessagingService:
         await (await driver.execute("BEGIN IMMEDIATE")).close()
         try:
             await self._apply(tx, outcomes, audiences)
-            await (await driver.execute("COMMIT")).close()
+            # The driver's commit: it also tells the database's checkpointer (core.db).
+            await driver.commit()
         except BaseException:
             if driver.in_transaction:
                 await driver.rollback()
