@@ -7,8 +7,10 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
+from omo.core import sqlite_inline
 from omo.core.db import Database, make_engine
 
 
@@ -132,5 +134,42 @@ async def test_an_in_memory_database_has_no_checkpointer() -> None:
     db = Database("sqlite+aiosqlite:///:memory:")
     try:
         assert db.checkpointer is None
+    finally:
+        await db.dispose()
+
+
+def test_a_long_wal_is_started_over_at_once_if_it_can_and_a_very_long_one_waits() -> None:
+    assert sqlite_inline.restart_wait(sqlite_inline.RESTART_FRAMES - 1) is None
+    assert sqlite_inline.restart_wait(sqlite_inline.RESTART_FRAMES) == 0.0
+    assert sqlite_inline.restart_wait(sqlite_inline.RESTART_FRAMES_MAX) == (
+        sqlite_inline.RESTART_WAIT_SECONDS
+    )
+
+
+async def test_after_a_closing_checkpoint_everything_is_copied_and_the_wal_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With RESTART in the closing checkpoint: every commit in the database file, and the
+    next commit writes the WAL from its start (its few pages are the whole WAL)."""
+    monkeypatch.setattr(sqlite_inline, "RESTART_FRAMES", 1)
+    path = tmp_path / "restarted.sqlite3"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    assert db.checkpointer is not None
+    db.checkpointer.interval = 3600.0
+    try:
+        await _make_table(db)
+        for x in range(50):
+            async with db.engine.begin() as connection:
+                await connection.execute(text("INSERT INTO t VALUES (:x)"), {"x": x})
+        await db.checkpointer.close()
+        async with db.engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (50)"))
+        probe = sqlite3.connect(path)
+        try:
+            frames = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        finally:
+            probe.close()
+        assert 0 < frames < 10
+        assert _in_database_file(path) == [(x,) for x in range(51)]
     finally:
         await db.dispose()

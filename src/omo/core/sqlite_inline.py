@@ -27,6 +27,10 @@ SQLITE_BUSY = 5
 SQLITE_LOCKED = 6
 # At most this often a WAL checkpoint (see `Checkpointer`) while commits keep coming.
 CHECKPOINT_SECONDS = 0.1
+# A WAL of this many pages (4 KiB each) is started over by the next checkpoint that can.
+RESTART_FRAMES = 8192
+RESTART_FRAMES_MAX = 65536
+RESTART_WAIT_SECONDS = 0.02
 
 logger = logging.getLogger("omo.core.sqlite")
 
@@ -173,6 +177,15 @@ class InlineCursor:
         self._cursor.arraysize = value
 
 
+def restart_wait(frames: int) -> float | None:
+    """How long a checkpoint waits for the write lock and readers to start over a WAL of
+    `frames` pages: None (it does not try), 0 (only if it can at once), or a short while
+    past RESTART_FRAMES_MAX, which bounds the WAL (see `Checkpointer._checkpoint`)."""
+    if frames < RESTART_FRAMES:
+        return None
+    return RESTART_WAIT_SECONDS if frames >= RESTART_FRAMES_MAX else 0.0
+
+
 class Checkpointer:
     """WAL checkpoints of one database file in a worker thread, not inside a commit.
 
@@ -224,16 +237,32 @@ class Checkpointer:
         running.add_done_callback(self._done)
 
     def _checkpoint(self) -> None:
-        """In the worker thread (one at a time): copy the WAL into the database file."""
-        if self._connection is None:
-            self._connection = sqlite3.connect(
+        """In the worker thread (one at a time): copy the WAL into the database file, and
+        when it has grown long, have the next transaction write it from its start again.
+
+        PASSIVE copies what is committed without taking any lock that others wait for. But
+        SQLite starts the WAL over only when a write transaction begins with all of it
+        copied, which never happens while commits come faster than checkpoints (it grew by
+        hundreds of megabytes in a minute of chat). Past RESTART_FRAMES, RESTART then takes
+        the write lock if it is free at once, copies the little committed meanwhile, and
+        restarts the WAL if no reader is in it at once; else it gives up at once (a waiting
+        checkpoint would hold the write lock) and the next one tries again. Only past
+        RESTART_FRAMES_MAX does it wait, up to RESTART_WAIT_SECONDS, which bounds the WAL.
+        The writers meanwhile wait for the lock without blocking the loop (`_retry`)."""
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = sqlite3.connect(
                 self.database,
                 check_same_thread=False,
                 timeout=0,
                 isolation_level=None,
                 uri=self.database.startswith("file:"),
             )
-        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        _busy, frames, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        wait = restart_wait(frames)
+        if wait is not None:
+            connection.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+            connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
     def _done(self, running: asyncio.Future[None]) -> None:
         self._running = None
