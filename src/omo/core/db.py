@@ -75,9 +75,7 @@ def _sqlite_database(url: str) -> str:
     return url.split(":///", 1)[1] if ":///" in url else ""
 
 
-def make_engine(url: str, checkpointer: sqlite_inline.Checkpointer | None = None) -> AsyncEngine:
-    """The async engine for `url`; on a SQLite file, `checkpointer` (if any) takes the WAL
-    checkpoints off the commits of the engine's connections (see `sqlite_inline`)."""
+def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         database = _sqlite_database(url)
         if database and database != ":memory:":
@@ -87,9 +85,7 @@ def make_engine(url: str, checkpointer: sqlite_inline.Checkpointer | None = None
             url,
             poolclass=NullPool if not database else None,
             hide_parameters=True,
-            async_creator=sqlite_inline.connector(
-                database or ":memory:", checkpointer=checkpointer
-            ),
+            async_creator=sqlite_inline.connector(database or ":memory:"),
         )
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
@@ -106,15 +102,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        database = _sqlite_database(self.url)
-        # `first` reads a SQLite file through one plain connection of its own; an in-memory
-        # database exists only inside its own connection, so it keeps the engine's path.
-        self._sqlite_file = database if self.is_sqlite and database not in ("", ":memory:") else ""
-        # A SQLite file's WAL checkpoints run beside the loop, not inside its commits.
-        self.checkpointer = (
-            sqlite_inline.Checkpointer(self._sqlite_file) if self._sqlite_file else None
-        )
-        self.engine = make_engine(url, self.checkpointer)
+        self.engine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Reads outside a unit of work. On PostgreSQL without BEGIN and ROLLBACK around them
         # (two round trips saved per read); SQLite's driver opens no transaction for a SELECT.
@@ -125,6 +113,10 @@ class Database:
         # For a Core read on every request (authentication): a connection without an ORM
         # session is ~80 µs cheaper.
         self.reader = readers
+        database = _sqlite_database(self.url)
+        # `first` reads a SQLite file through one plain connection of its own; an in-memory
+        # database exists only inside its own connection, so it keeps the engine's path.
+        self._sqlite_file = database if self.is_sqlite and database not in ("", ":memory:") else ""
         self._raw: sqlite_inline.InlineConnection | None = None
         self._prepared: dict[int, tuple[AnySelect, CompiledStatement]] = {}
 
@@ -177,15 +169,13 @@ class Database:
         if not self._sqlite_file:
             return None
         connection: sqlite_inline.InlineConnection = await sqlite_inline.connector(
-            self._sqlite_file, checkpointer=self.checkpointer
+            self._sqlite_file
         )()
         _tune_sqlite(connection._conn, None)
         connection.isolation_level = None
         return connection
 
     async def dispose(self) -> None:
-        if self.checkpointer is not None:
-            await self.checkpointer.close()
         if self._raw is not None:
             await self._raw.close()
             self._raw = None

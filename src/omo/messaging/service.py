@@ -1737,8 +1737,7 @@ class MessagingService:
         await (await driver.execute("BEGIN IMMEDIATE")).close()
         try:
             await self._apply(tx, outcomes, audiences)
-            # The driver's commit: it also tells the database's checkpointer (core.db).
-            await driver.commit()
+            await (await driver.execute("COMMIT")).close()
         except BaseException:
             if driver.in_transaction:
                 await driver.rollback()
