@@ -330,3 +330,47 @@ async def test_a_code_issue_that_fails_changes_nothing_and_the_next_one_works(
     assert paid.status_code == 200, paid.text
     fresh = await code_of(client, shop.customer)
     assert fresh != current
+
+
+async def test_a_scan_counts_the_device_s_noted_last_seen(
+    client: httpx.AsyncClient, make_shop: MakeShop, clock: ManualClock, app: FastAPI
+) -> None:
+    """The device check made with the code's claim (PostgreSQL) or on its own (SQLite) agrees
+    with authentication: a session past its stored expiry, within its noted one, pays."""
+    shop = await make_shop()
+    clock.advance(days=app.state.settings.session_ttl_days - 2)
+    for person in (shop.customer, shop.owner):  # noted, not written
+        assert (await client.get("/api/v1/pay/wallet", headers=person.auth)).status_code == 200
+    clock.advance(days=3)  # past the stored expiry, within the noted one
+    code = await code_of(client, shop.customer)
+    paid = await client.post(
+        shop.charge_url(),
+        json={"code": code, "amount": "1.00", "currency": "EUR", "order_id": "N-1"},
+        headers=shop.owner.auth,
+    )
+    assert paid.status_code == 200, paid.text
+
+
+async def test_on_postgresql_the_scan_asks_the_device_and_the_coupons_with_the_code_claim(
+    client: httpx.AsyncClient,
+    make_shop: MakeShop,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if app.state.db.is_sqlite:
+        pytest.skip("SQLite asks them on their own: a statement there costs no round trip")
+    shop = await make_shop()
+    code = await code_of(client, shop.customer)
+
+    async def not_asked(*args: object, **kwargs: object) -> bool:
+        raise AssertionError("asked on its own")
+
+    monkeypatch.setattr(app.state.pay, "session_active", not_asked)
+    monkeypatch.setattr(service_module.coupons, "anything_for_payment", not_asked)
+    paid = await client.post(
+        shop.charge_url(),
+        json={"code": code, "amount": "1.00", "currency": "EUR", "order_id": "F-1"},
+        headers=shop.owner.auth,
+    )
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["payment"]["status"] == "succeeded"

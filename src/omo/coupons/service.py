@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Exists, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omo.core.clock import Clock
@@ -304,6 +304,20 @@ _ANYTHING_FOR_PAYMENT = DriverStatement(
         _ANY_AWARD.statement.exists().label("award"),
     )
 )
+
+
+def anything_for_payment_columns(user_id: ColumnElement[uuid.UUID]) -> tuple[Exists, Exists]:
+    """`anything_for_payment`'s two answers as columns for a statement the caller makes
+    anyway (the scan's code claim returns them: one round trip less), for the payer in the
+    column `user_id`. Parameters: merchant, currency, paid, now. True, True or either:
+    call `best_discount` / `award_after_payment` as after `anything_for_payment`."""
+    coupon = (
+        select(Coupon.id)
+        .where(Coupon.user_id == user_id, Coupon.status == "available")
+        .limit(1)
+        .exists()
+    )
+    return coupon, _ANY_AWARD.statement.exists()
 
 
 def _pending(session: AsyncSession) -> bool:

@@ -122,7 +122,11 @@ async def start(app: FastAPI) -> None:
     )
     session_active = app.state.identity.session_active
     service = PayService(
-        app.state.db, app.state.clock, config=config, session_active=session_active
+        app.state.db,
+        app.state.clock,
+        config=config,
+        session_active=session_active,
+        sessions=app.state.identity,
     )
     app.state.pay = service
     app.state.identity.erasure_guards.append(service.refuse_erasure_while_holding_money)
