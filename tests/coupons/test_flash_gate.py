@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from tests.conftest import POSTGRES_URL, REDIS_URL
 from tests.identity.conftest import SignUp
 from tests.pay.conftest import MakeShop, make_shop, sign_up
+from tests.support.answers import comparable
 from tests.support.nodes import Node
 
 from omo.app import create_app
@@ -290,20 +291,6 @@ async def test_the_claim_answers_like_the_routed_api_and_refuses_strangers(
     assert again.json()["type"] == "/problems/flash-sale-limit-reached"
 
 
-def _comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers in order (the per-request CSP nonce blanked) and body bytes."""
-    headers = [
-        (
-            name,
-            re.sub(r"'nonce-[^']*'", "'nonce-'", value)
-            if name == "content-security-policy"
-            else value,
-        )
-        for name, value in response.headers.multi_items()
-    ]
-    return response.status_code, headers, response.content
-
-
 async def test_the_claim_answers_byte_for_byte_like_the_router(
     client: httpx.AsyncClient,
     sign_up: SignUp,
@@ -342,7 +329,7 @@ async def test_the_claim_answers_byte_for_byte_like_the_router(
     ) -> None:
         fast, routed = await both(url, headers, cookies)
         assert fast.status_code == status, fast.text
-        assert _comparable(fast) == _comparable(routed)
+        assert comparable(fast) == comparable(routed)
 
     held = await client.post(path, headers=holder.auth)
     assert held.status_code == 201, held.text
@@ -368,7 +355,7 @@ async def test_the_claim_answers_byte_for_byte_like_the_router(
     by_router = await client.post(path, headers=late.auth)
     monkeypatch.undo()
     assert by_router.status_code == 201
-    assert _comparable(fast)[:2] == _comparable(by_router)[:2]
+    assert comparable(fast)[:2] == comparable(by_router)[:2]
     assert fast.json().keys() == by_router.json().keys()
     assert fast.json()["price"] == by_router.json()["price"]
     # Sold out now (stock 3): the same refusal both ways, in two languages.

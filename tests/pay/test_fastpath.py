@@ -13,28 +13,14 @@ import pytest
 from fastapi import FastAPI
 from tests.coupons.test_coupons import campaign
 from tests.pay.conftest import MakeShop, code_of
+from tests.support.answers import comparable
 
 from omo.core.clock import ManualClock
 from omo.pay import api, fastpath
 
-Answer = tuple[int, list[tuple[str, str]], bytes]
 Post = Callable[..., Awaitable[tuple[httpx.Response, httpx.Response]]]
 
 LANGUAGES = ("en", "it", "zh-CN,zh;q=0.9", "fr;q=0.1, de")
-
-
-def _comparable(response: httpx.Response) -> Answer:
-    """Status, headers in order (the per-request CSP nonce blanked) and body bytes."""
-    headers = [
-        (
-            name,
-            re.sub(r"'nonce-[^']*'", "'nonce-'", value)
-            if name == "content-security-policy"
-            else value,
-        )
-        for name, value in response.headers.multi_items()
-    ]
-    return response.status_code, headers, response.content
 
 
 def _by_router(patch: pytest.MonkeyPatch) -> None:
@@ -81,7 +67,7 @@ async def test_a_scan_answers_byte_for_byte_like_the_router_and_so_does_its_repl
     fast, routed = await both(shop.charge_url(), json=_scan(code, "F-1"), headers=shop.owner.auth)
     assert fast.status_code == 200, fast.text
     assert fast.json()["payment"]["status"] == "succeeded"
-    assert _comparable(fast) == _comparable(routed)  # the router replays the fast payment
+    assert comparable(fast) == comparable(routed)  # the router replays the fast payment
     code = await code_of(client, shop.customer)
     with monkeypatch.context() as patch:
         _by_router(patch)
@@ -89,7 +75,7 @@ async def test_a_scan_answers_byte_for_byte_like_the_router_and_so_does_its_repl
             shop.charge_url(), json=_scan(code, "F-2"), headers=shop.owner.auth
         )
     fast_again, _ = await both(shop.charge_url(), json=_scan(code, "F-2"), headers=shop.owner.auth)
-    assert _comparable(fast_again) == _comparable(routed_first)
+    assert comparable(fast_again) == comparable(routed_first)
     wallet = (await client.get("/api/v1/pay/wallet", headers=shop.customer.auth)).json()
     assert wallet["balances"][0]["amount"] == "90.00"  # two payments, not four
 
@@ -185,13 +171,13 @@ async def test_scan_refusals_answer_byte_for_byte_like_the_router_in_every_langu
             assert fast.status_code == status, (fast.text, url, body)
             assert fast.headers["content-type"] == "application/problem+json"
             assert not slug or fast.json()["type"] == f"/problems/{slug}"
-            assert _comparable(fast) == _comparable(routed)
+            assert comparable(fast) == comparable(routed)
     with_csrf = {**shop.owner.auth, "X-OMO-CSRF": "1"}
     fast, routed = await both(
         shop.charge_url() + "?lang=it", json=_scan(used, "R-6"), headers=with_csrf
     )
     assert fast.json()["type"] == "/problems/payment-code-used"
-    assert _comparable(fast) == _comparable(routed)
+    assert comparable(fast) == comparable(routed)
 
 
 async def test_a_refused_scan_in_the_cookie_session_answers_like_the_router(
@@ -206,7 +192,7 @@ async def test_a_refused_scan_in_the_cookie_session_answers_like_the_router(
         cookies={"omo_session": shop.owner.token},
     )
     assert fast.json()["type"] == "/problems/insufficient-funds"
-    assert _comparable(fast) == _comparable(routed)
+    assert comparable(fast) == comparable(routed)
 
 
 async def test_bodies_the_router_refuses_are_passed_on_to_it(
@@ -234,11 +220,11 @@ async def test_bodies_the_router_refuses_are_passed_on_to_it(
     for request in cases:
         fast, routed = await both(shop.charge_url(), **request)
         assert fast.status_code in (401, 422), (fast.text, request)
-        assert _comparable(fast) == _comparable(routed)
+        assert comparable(fast) == comparable(routed)
     malformed = "/api/v1/pay/merchants/not-a-merchant/payments"
     fast, routed = await both(malformed, json=_scan(code, "V-7"), headers=auth)
     assert fast.status_code == 422
-    assert _comparable(fast) == _comparable(routed)
+    assert comparable(fast) == comparable(routed)
     # None of them used the code up: it still pays.
     paid = await client.post(shop.charge_url(), json=_scan(code, "V-8"), headers=auth)
     assert paid.status_code == 200, paid.text
@@ -253,7 +239,7 @@ async def test_a_payment_waiting_for_the_pin_answers_like_the_router(
         shop.charge_url(), json=_scan(code, "P-1", "1200.00"), headers=shop.owner.auth
     )
     assert fast.json()["payment"]["status"] == "pending-pin"
-    assert _comparable(fast) == _comparable(routed)
+    assert comparable(fast) == comparable(routed)
 
 
 async def test_a_payment_with_a_coupon_applied_answers_like_the_router(
@@ -272,13 +258,13 @@ async def test_a_payment_with_a_coupon_applied_answers_like_the_router(
         shop.charge_url(), json=_scan(code, "C-1", "25.00"), headers=shop.owner.auth
     )
     assert fast.json()["payment"]["discount"]["amount"] == "5.00"
-    assert _comparable(fast) == _comparable(routed)
+    assert comparable(fast) == comparable(routed)
     code = await code_of(client, shop.customer)
     none, routed = await both(
         shop.charge_url(), json=_scan(code, "C-2", "25.00", coupon="none"), headers=shop.owner.auth
     )
     assert none.json()["payment"]["discount"]["amount"] == "0.00"
-    assert _comparable(none) == _comparable(routed)
+    assert comparable(none) == comparable(routed)
 
 
 def _same_but_the_code(fast: httpx.Response, routed: httpx.Response) -> None:
@@ -292,8 +278,8 @@ def _same_but_the_code(fast: httpx.Response, routed: httpx.Response) -> None:
         )
     assert ours["qr_svg"] == api.code_qr_svg(ours["code"])
     # The QR's path differs in length from code to code: the lengths are the bodies'.
-    status, headers, _ = _comparable(fast)
-    assert (status, headers[1:]) == (routed.status_code, _comparable(routed)[1][1:])
+    status, headers, _ = comparable(fast)
+    assert (status, headers[1:]) == (routed.status_code, comparable(routed)[1][1:])
     assert headers[0] == ("content-length", str(len(fast.content)))
     assert fast.content == swapped
 
@@ -327,7 +313,7 @@ async def test_payment_code_refusals_answer_byte_for_byte_like_the_router(
         ):
             fast, routed = await both("/api/v1/pay/codes", headers=headers, cookies=cookies)
             assert fast.status_code in (401, 403), fast.text
-            assert _comparable(fast) == _comparable(routed)
+            assert comparable(fast) == comparable(routed)
     # Over the per-person rate: the limiter's 429, its Retry-After and body, both ways.
     app.state.settings.payment_codes_per_minute = 2
     fast, routed = await both("/api/v1/pay/codes", headers=shop.customer.auth)
@@ -337,7 +323,7 @@ async def test_payment_code_refusals_answer_byte_for_byte_like_the_router(
         fast, routed = await both("/api/v1/pay/codes", headers=headers)
         assert fast.status_code == 429, fast.text
         assert "retry-after" in fast.headers
-        assert _comparable(fast) == _comparable(routed)
+        assert comparable(fast) == comparable(routed)
 
 
 async def test_a_cookie_session_gets_its_code_from_the_fast_path_as_from_the_router(

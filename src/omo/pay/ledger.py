@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import BigInteger, Table, Uuid, bindparam, case, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -76,6 +76,10 @@ _INSERT_ENTRY = DriverStatement(
 
 @functools.cache
 def _move(legs: int, sqlite: bool) -> DriverStatement:
+    return DriverStatement(_move_statement(legs, sqlite))
+
+
+def _move_statement(legs: int, sqlite: bool) -> Any:
     """Every leg of a transfer in one statement: `balance += d` on each account whose result
     stays allowed (`may_go_negative` or >= 0), returning the new balances; an account left
     out of RETURNING lacks the money, and the caller's transaction must roll back.
@@ -104,7 +108,7 @@ def _move(legs: int, sqlite: bool) -> DriverStatement:
             .cte("locked")
         )
         statement = statement.where(table.c.id == locked.c.locked_id, allowed)
-    return DriverStatement(statement.returning(table.c.id, table.c.balance_minor))
+    return statement.returning(table.c.id, table.c.balance_minor)
 
 
 @functools.cache
@@ -114,7 +118,6 @@ def _transfer_pg(legs: int) -> DriverStatement:
     moved, as data-modifying CTEs; returns the moved accounts' new balances like `_move`. An
     account missing from them lacks the money: the caller raises and its transaction rolls
     back, with the transfer and the other entries. (SQLite has no data-modifying CTEs.)"""
-    table = _ACCOUNTS
     ids = [bindparam(f"a{index}", type_=Uuid()) for index in range(legs)]
     amounts = [bindparam(f"d{index}", type_=BigInteger()) for index in range(legs)]
     transfer = (
@@ -128,22 +131,7 @@ def _transfer_pg(legs: int) -> DriverStatement:
         )
         .cte("transfer")
     )
-    delta = case(*((table.c.id == ids[i], amounts[i]) for i in range(legs)), else_=0)
-    allowed = or_(table.c.may_go_negative, table.c.balance_minor + delta >= 0)
-    locked = (
-        select(table.c.id.label("locked_id"))
-        .where(table.c.id.in_(ids))
-        .order_by(table.c.id)
-        .with_for_update()
-        .cte("locked")
-    )
-    moved = (
-        update(table)
-        .values(balance_minor=table.c.balance_minor + delta)
-        .where(table.c.id == locked.c.locked_id, allowed)
-        .returning(table.c.id, table.c.balance_minor)
-        .cte("moved")
-    )
+    moved = _move_statement(legs, sqlite=False).cte("moved")
     moved_amount = case(*((moved.c.id == ids[i], amounts[i]) for i in range(legs)), else_=0)
     entries = (
         insert(_ENTRIES)
