@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 SQLITE_BUSY = 5
@@ -95,6 +96,20 @@ class InlineConnection:
     @property
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
+
+    @asynccontextmanager
+    async def immediate(self) -> AsyncIterator[None]:
+        """A write transaction on a connection in autocommit mode (`Database.sqlite_writer`):
+        BEGIN IMMEDIATE takes the write lock first, so the block's reads and writes see one
+        state; COMMIT when the block ends, ROLLBACK on any error (which is raised again)."""
+        await (await self.execute("BEGIN IMMEDIATE")).close()
+        try:
+            yield
+            await (await self.execute("COMMIT")).close()
+        except BaseException:
+            if self.in_transaction:
+                await self.rollback()
+            raise
 
 
 class InlineCursor:

@@ -1733,15 +1733,8 @@ class MessagingService:
         """`_apply` in one BEGIN IMMEDIATE … COMMIT on the writer's own connection: the
         write lock is taken first, so the batch's reads and writes see one state; the
         futures are resolved by the caller only after COMMIT returned (durable acks)."""
-        driver = tx.driver
-        await (await driver.execute("BEGIN IMMEDIATE")).close()
-        try:
+        async with tx.driver.immediate():
             await self._apply(tx, outcomes, audiences)
-            await (await driver.execute("COMMIT")).close()
-        except BaseException:
-            if driver.in_transaction:
-                await driver.rollback()
-            raise
 
     async def _fan_out_forever(self) -> None:
         while True:

@@ -1051,15 +1051,9 @@ class PayService:
             connection = self._code_writer
             if not isinstance(connection, InlineConnection):
                 return False
-            await (await connection.execute("BEGIN IMMEDIATE")).close()
-            try:
+            async with connection.immediate():
                 await _DRIVER_VOID_DEVICE_CODES.on_sqlite(connection, dialect, void)
                 await _DRIVER_INSERT_CODE.on_sqlite(connection, dialect, row)
-                await (await connection.execute("COMMIT")).close()
-            except BaseException:
-                if connection.in_transaction:
-                    await connection.rollback()
-                raise
         return True
 
     async def close(self) -> None:
